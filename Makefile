@@ -1,0 +1,46 @@
+# deeplense_nb — every target creates .venv and installs the pinned toolchain first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: help run test docs lab export clean install browser
+help:
+	@echo "make run     simulate a small data set, explore (and train/evaluate) it -> runs/quickstart/"
+	@echo "make test    run the whole test suite (pytest)"
+	@echo "make docs    build the docs site into site/"
+	@echo "make lab     start JupyterLab on 127.0.0.1 with the notebooks in nbs/"
+	@echo "make export  regenerate deeplense_nb/ from nbs/ and clean the notebooks"
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/deeplense-nb quickstart --out runs/quickstart
+
+test: install browser
+	$(BIN)/python -m pytest
+
+export: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+
+lab: install
+	cd nbs && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser
+
+clean:
+	rm -rf site _docs _proc .pytest_cache build *.egg-info
+
+# Headless Chromium for the docs-site browser test (Debian packages; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed without root: the browser test will fail"; fi; }
