@@ -32,8 +32,13 @@ export: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
 
+docs: install
+	$(BIN)/mkdocs build --strict -q
+
+# JupyterLab on 127.0.0.1 only, file browser in nbs/, kernel = .venv's python (package installed editable).
+LAB_ARGS ?=
 lab: install
-	cd nbs && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser
+	cd nbs && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf site _docs _proc .pytest_cache build *.egg-info
