@@ -209,3 +209,46 @@ def test_study_page(browser, server):
     page = _open(browser, server, f"notebooks/{nb.relative_to(NBS).with_suffix('').as_posix()}/", "study")
     n = page.evaluate("() => Array.from(document.querySelectorAll('.jupyter-wrapper img')).filter(i => i.naturalWidth > 0).length")
     assert n > 0, f"study page {nb.relative_to(NBS)} shows no plot: commit the results notebook with its outputs"
+
+
+# ------------------------------------------------------------------ make lab
+def test_make_lab(tmp_path):
+    "`make lab` serves JupyterLab on 127.0.0.1 with nbs/ in its file browser and a kernel that imports the package."
+    import signal, socket, time
+    from jupyter_client import BlockingKernelClient
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    token, base = "docs-test", f"http://127.0.0.1:{port}"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    args = f"--port={port} --ServerApp.port_retries=0 --IdentityProvider.token={token}"
+    log = open(tmp_path / "lab.log", "w+")
+    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+
+    def api(path, method="GET"):
+        req = urllib.request.Request(f"{base}{path}", method=method, headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r: return json.loads(r.read() or b"null")
+
+    try:
+        for _ in range(120):  # the server is up within a few seconds
+            try: api("/api/status"); break
+            except (urllib.error.URLError, ConnectionError): time.sleep(0.5)
+            assert proc.poll() is None, f"make lab exited early:\n{(tmp_path / 'lab.log').read_text()[-3000:]}"
+        else:
+            pytest.fail("make lab: JupyterLab did not answer on 127.0.0.1 within 60 s")
+        names = {c["name"] for c in api("/api/contents")["content"]}
+        assert "00_core.ipynb" in names, f"make lab: the file browser does not start in nbs/ ({sorted(names)})"
+        kid = api("/api/kernels", method="POST")["id"]
+        kc = BlockingKernelClient(connection_file=str(tmp_path / "runtime" / f"kernel-{kid}.json"))
+        kc.load_connection_file(); kc.start_channels(); kc.wait_for_ready(timeout=60)
+        out = []
+        kc.execute_interactive("import deeplense_nb; print(deeplense_nb.__file__)", timeout=60,
+                               output_hook=lambda m: out.append(m["content"].get("text", "")))
+        kc.stop_channels()
+        assert str(ROOT / "deeplense_nb") in "".join(out), f"make lab: the kernel imports another deeplense_nb: {out}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try: proc.wait(timeout=20)
+            except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        log.close()

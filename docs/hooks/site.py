@@ -202,4 +202,8 @@ def _first_table(nb: Path, marker: str) -> str | None:
 
 
 def on_post_build(config):
+    "The download link of a notebook page gives the original notebook (mkdocs-jupyter copied the tidied one)."
+    for nb in notebooks():
+        target = Path(config.site_dir) / nb_uri(nb)[: -len(".ipynb")] / nb.name
+        if target.exists(): shutil.copyfile(nb, target)
     for tmp in _state.pop("tmp", []): shutil.rmtree(tmp, ignore_errors=True)
