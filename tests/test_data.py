@@ -34,9 +34,7 @@ def toy_simulate(cfg, labels, seed, device=None):
 def sim():
     "(config, simulate_fn): the real renderer on a tiny image size when available, otherwise a stand-in."
     if HAVE_SIM:
-        cfg = simulate.get_config("model_ii")
-        cfg = dataclasses.replace(cfg, npix=16) if hasattr(cfg, "npix") else cfg
-        return cfg, simulate.simulate_batch
+        return simulate.get_config("model_ii", npix=16), simulate.simulate_batch
     return ToyConfig(), toy_simulate
 
 
