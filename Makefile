@@ -46,6 +46,7 @@ clean:
 # Headless Chromium for the docs-site browser test (Debian packages; needs root or sudo).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo -E apt-get update -qq && sudo -E apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and cannot be installed without root: the browser test will fail"; fi; }
