@@ -186,6 +186,8 @@ def test_split_indices():
     lab = pd.DataFrame(dict(label=["cdm"] * 4, split=["test", "train", "val", "train"]))
     c = split_indices(lab, use_column=True)
     assert c["train"].tolist() == [1, 3] and c["val"].tolist() == [2] and c["test"].tolist() == [0]
+    with pytest.raises(ValueError, match="expected train/val/test"):
+        split_indices(pd.DataFrame(dict(label=["cdm"] * 2, split=["train", "none"])), use_column=True)
     with pytest.raises(ValueError, match="'split' column"):
         split_indices(pd.DataFrame(dict(label=["cdm"])), use_column=True)
 
