@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -138,11 +139,16 @@ def test_strict_build_has_every_page(site):
     missing += [str(nb.relative_to(NBS)) for nb in SHOWN
                 if not (site / "notebooks" / nb.relative_to(NBS).with_suffix("") / "index.html").exists()]
     assert not missing, f"pages missing from the built site: {missing}"
-    for html in site.rglob("*.html"):  # every local <img src> of every page exists
-        for src in re.findall(r'<img[^>]+src="([^"]+)"', html.read_text(encoding="utf-8")):
-            if src.startswith(("data:", "http:", "https:")): continue
-            target = (html.parent / src.split("#")[0].split("?")[0]).resolve()
-            assert target.exists(), f"{html.relative_to(site)}: image {src} is missing"
+    broken = []
+    for html in site.rglob("*.html"):  # every local <img src> and <a href> of every page points at something
+        text = html.read_text(encoding="utf-8")
+        for kind, ref in re.findall(r'<(img|a)\s[^>]*?(?:src|href)="([^"]+)"', text):
+            ref = ref.split("#")[0].split("?")[0]
+            if not ref or re.match(r"^[a-z]+:", ref) or ref.startswith("/"): continue
+            target = (html.parent / urllib.parse.unquote(ref)).resolve()
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.append(f"{html.relative_to(site)}: <{kind}> {ref}")
+    assert not broken, "internal links or images that point nowhere:\n  " + "\n  ".join(broken[:30])
 
 
 # ------------------------------------------------------------------ pages in the browser

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import posixpath
 import re
 import shutil
 import tempfile
@@ -91,11 +92,23 @@ def directives(src: str) -> list[str]:
     return out
 
 
-def display_nb(nb: dict) -> dict:
-    "Copy of notebook `nb` as a reader should see it (nbdev's rules: hide, default_exp, export directives)."
+def _nb_links(md: str, rel: str) -> str:
+    "Links `other.ipynb` in a markdown cell of the notebook at `rel` (relative to nbs/) -> the other notebook's page."
+    here = posixpath.dirname(rel)
+    def fix(m):
+        target = posixpath.normpath(posixpath.join(here, m.group(1)))
+        if not (NBS / target).exists(): return m.group(0)
+        link = posixpath.relpath(target[: -len(".ipynb")], rel[: -len(".ipynb")]) + "/"
+        return f"]({link}{m.group(2) or ''})"
+    return re.sub(r"\]\(([^()\s#]+?\.ipynb)(#[^()\s]*)?\)", fix, md)
+
+
+def display_nb(nb: dict, rel: str = "") -> dict:
+    "Copy of notebook `nb` (at `rel` in nbs/) as a reader should see it (nbdev's rules: hide, default_exp, export)."
     cells = []
     for c in nb["cells"]:
         src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        if c["cell_type"] == "markdown": src = _nb_links(src, rel)
         if c["cell_type"] == "code":
             ds = directives(src)
             if any(d.split()[0] in _DROP or d in _DROP for d in ds if d): continue
@@ -134,7 +147,7 @@ def on_files(files: Files, config) -> Files:
     for nb in notebooks():
         out = tmp / nb_uri(nb)  # a real file under a temporary src_dir: mkdocs-jupyter's wrapper needs src_dir
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(display_nb(json.loads(nb.read_text(encoding="utf-8")))), encoding="utf-8")
+        out.write_text(json.dumps(display_nb(json.loads(nb.read_text(encoding="utf-8")), nb.relative_to(NBS).as_posix())), encoding="utf-8")
         files.append(File(nb_uri(nb), src_dir=str(tmp), dest_dir=config.site_dir,
                           use_directory_urls=config.use_directory_urls))
     for asset in NBS.rglob("*"):  # images a notebook's markdown refers to (e.g. nbs/images/x.png)
