@@ -53,8 +53,13 @@ def notebooks() -> list[Path]:
 
 
 def modules() -> list[str]:
-    "Names of the exported modules in deeplense_nb/ (not _modidx, not __init__)."
-    return sorted(p.stem for p in PKG.glob("*.py") if not p.stem.startswith("_"))
+    "Dotted names (below deeplense_nb) of the exported modules and sub-packages: `core`, `models`, `models.transformer`."
+    names = set()
+    for p in PKG.rglob("*.py"):
+        parts = list(p.relative_to(PKG).with_suffix("").parts)
+        if parts[-1] == "__init__": parts = parts[:-1]
+        if parts and not any(x.startswith(("_", ".")) for x in parts): names.add(".".join(parts))
+    return sorted(names)
 
 
 def nb_uri(nb: Path) -> str:
