@@ -1,0 +1,93 @@
+"""Training engine: config rules, the three tasks on simulated data, checkpoints that rebuild the model, the
+benchmark, and the papermill template run through experiments.run into a complete run folder."""
+import json
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import ROOT
+from deeplense_nb.train import TrainConfig, fit, make_datasets, load_model, load_checkpoint, bench_train_step
+from deeplense_nb.evaluate import evaluate
+from deeplense_nb.data import simulate_dataset
+
+TINY = dict(model="test_resnet", epochs=1, batch_size=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    "A tiny simulated Model II set shared by the tests of this module."
+    return simulate_dataset("model_ii", n_per_class=12, seed=0, out=tmp_path_factory.mktemp("data") / "sim", progress=False)
+
+
+def test_config_rules(tmp_path):
+    with pytest.raises(KeyError, match="did you mean 'batch_size'"): TrainConfig.from_dict(batchsize=3)
+    with pytest.raises(TypeError, match="TrainConfig.epochs: cannot read .two. as int"): TrainConfig.from_dict(epochs="two")
+    with pytest.raises(TypeError, match="expected bool"): TrainConfig.from_dict(tta=1)
+    with pytest.raises(ValueError, match="val_fraction"): TrainConfig(val_fraction=0.0)
+    p = tmp_path / "c.yaml"; p.write_text("lr: 1e-3\nepochs: 3\n")     # YAML reads 1e-3 as a string
+    c = TrainConfig.from_yaml(p, seed=4)
+    assert (c.lr, c.epochs, c.seed) == (1e-3, 3, 4)
+    assert TrainConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("cfg", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(cfg):
+    TrainConfig.from_yaml(cfg)
+
+
+def test_splits_are_disjoint_and_test_is_held_out(sim, tmp_path):
+    ds = make_datasets(TrainConfig(data=str(sim), val_fraction=0.25, test_fraction=0.25, out_dir=str(tmp_path)))
+    idx = {k: set(d.indices.tolist()) for k, d in ds.items()}
+    assert not (idx["train"] & idx["val"]) and not (idx["train"] & idx["test"]) and not (idx["val"] & idx["test"])
+    assert sum(map(len, idx.values())) == 36
+    sep = make_datasets(TrainConfig(data=str(sim), test_data=str(sim), out_dir=str(tmp_path)))  # separate test folder
+    assert len(sep["test"]) == 36 and len(sep["train"]) + len(sep["val"]) == 36
+
+
+@pytest.mark.parametrize("task", ["classify", "binary", "regress"])
+def test_fit_each_task_on_simulated_data(sim, tmp_path, task):
+    m = fit(TrainConfig(data=str(sim), task=task, val_fraction=0.25, test_fraction=0.25, out_dir=str(tmp_path), **TINY))
+    key = dict(classify="test_auc_macro", binary="test_auc", regress="test_mae_dex")[task]
+    assert key in m and np.isfinite(m[key]) and m["steps"] >= 1
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved[key] == m[key] and saved["git_commit"] == m["git_commit"]
+    _, meta = load_checkpoint(tmp_path / "checkpoints" / "best.safetensors")
+    assert meta["task"] == task and meta["normalize"] == "minmax" and meta["img_size"] == 64
+    assert any(k.startswith("val_") for k in meta)  # selected on validation
+    if task == "regress": assert m["test_n"] == len(make_datasets(TrainConfig(data=str(sim), task="regress", val_fraction=0.25, test_fraction=0.25))["test"]) <= 3
+
+
+def test_load_model_reproduces_the_metrics(sim, tmp_path):
+    cfg = TrainConfig(data=str(sim), val_fraction=0.25, test_fraction=0.25, out_dir=str(tmp_path), **TINY)
+    m = fit(cfg)
+    model, cfg2 = load_model(tmp_path)
+    assert cfg2.model == cfg.model and cfg2.img_size == 64
+    again = evaluate(model, make_datasets(cfg)["test"], "classify", device="cpu")
+    assert again["test_accuracy"] == m["test_accuracy"] and again["test_auc_macro"] == pytest.approx(m["test_auc_macro"])
+    with pytest.raises(FileNotFoundError, match="no checkpoint"): load_model(tmp_path / "nothing")
+
+
+def test_simulates_when_no_data_given(tmp_path):
+    m = fit(TrainConfig(n_per_class=6, val_fraction=0.34, test_fraction=0.33, out_dir=str(tmp_path), **TINY))
+    assert (tmp_path / "data" / "meta.json").exists() and m["test_n"] == 6
+
+
+def test_bench_train_step_reports_a_ratio():
+    b = bench_train_step(TrainConfig(model="test_resnet", img_size=32, batch_size=8, progress=False), steps=2, warmup=1)
+    assert list(b.kind) == ["pipeline", "bare"] and b.ratio[0] > 0
+
+
+@pytest.mark.slow
+def test_template_runs_into_a_run_folder(tmp_path, sim):
+    from deeplense_nb.experiments import run, collect_runs
+    d = run("nbs/experiments/train.ipynb", "tiny", root=tmp_path, data=str(sim), model="test_resnet", batch_size=8, progress=False)
+    files = {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()}
+    assert {"params.yaml", "notebook.ipynb", "metrics.json", "history.csv", "config.json", "checkpoints/best.safetensors",
+            "checkpoints/last.safetensors", "figures/test_roc.png", "figures/test_confusion.png"} <= files
+    params = yaml.safe_load((d / "params.yaml").read_text())
+    assert params["model"] == "test_resnet" and params["out_dir"] == str(d) and "lr" in params
+    with pytest.raises(FileExistsError): run("nbs/experiments/train.ipynb", "tiny", root=tmp_path)
+    df = collect_runs(tmp_path)
+    assert list(df.index) == ["tiny"] and df.loc["tiny", "status"] == "complete" and 0 <= df.loc["tiny", "test_accuracy"] <= 1
