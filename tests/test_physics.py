@@ -156,3 +156,20 @@ def test_bad_input_errors():
     with pytest.raises(TypeError, match="pix"): get_config("model_i", pix=3)
     with pytest.raises(ValueError, match="unknown class"): simulate_batch("model_ii", ["sub"], seed=0)
     with pytest.raises(ValueError, match="out of range"): simulate_batch("model_ii", [5], seed=0)
+
+
+def test_float64_render_matches_lenstronomy_tightly():
+    pytest.importorskip("lenstronomy")
+    cfg = get_config("model_iii", dtype="float64")
+    params, table, _ = sample_params(cfg, ["axion"], seed=14)
+    err = max_rel_err(render_batch(params, cfg, "cpu")[0, 0].numpy(), render_lenstronomy(table.iloc[0], cfg))
+    print(f"float64 model_iii axion max rel err {err:.1e}")
+    assert err < 1e-8
+
+
+def test_model_i_brightness_matches_public_data():
+    # public Model I files: counts up to ~700; peak over background noise ≈ 33-45 (DESIGN.md)
+    x, _ = simulate_batch("model_i", ["cdm", "axion", "no_sub"] * 8, seed=15)
+    peak = x.amax((1, 2, 3)); bkg = x[:, 0, :20, :20].flatten(1).std(1)
+    assert 150 < peak.min() and peak.max() < 800
+    assert 33 <= (peak / bkg).median() <= 47
