@@ -173,3 +173,17 @@ def test_model_i_brightness_matches_public_data():
     peak = x.amax((1, 2, 3)); bkg = x[:, 0, :20, :20].flatten(1).std(1)
     assert 150 < peak.min() and peak.max() < 800
     assert 33 <= (peak / bkg).median() <= 47
+
+
+def test_table_survives_csv_round_trip(tmp_path):
+    import pandas as pd
+    from deeplense_nb.simulate import _subhalos_from_row
+    params, table, _ = sample_params("model_ii", ["cdm", "axion", "no_sub"], seed=16)
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    back = pd.read_csv(tmp_path / "labels.csv", keep_default_na=True)
+    for i, n in enumerate([25, 100, 0]):
+        x, y, m = _subhalos_from_row(back.iloc[i], CONFIGS["model_ii"])
+        assert len(m) == n
+        np.testing.assert_array_equal(x, params["sub_x"][i, :n].numpy())  # exact: floats written with repr
+        np.testing.assert_array_equal(m, params["sub_mass"][i, :n].numpy())
+    assert back.source_x.tolist() == table.source_x.tolist()
