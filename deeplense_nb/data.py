@@ -150,9 +150,9 @@ def open_dataset(path, verify: bool = False) -> LensData: # a dataset folder or 
     return LensData(path, ConcatImages(i for i, _, _ in opened), labels, meta)
 
 # %% ../nbs/02_data.ipynb #61dc7103
-def _chunk_labels(c: int, chunk_size: int, n_total: int) -> list:
+def _chunk_labels(c: int, chunk_size: int, n_total: int, classes=CLASSES) -> list:
     "Class names of chunk `c` (interleaved over the whole set, so every chunk is balanced)."
-    return [CLASSES[i % len(CLASSES)] for i in range(c * chunk_size, min((c + 1) * chunk_size, n_total))]
+    return [classes[i % len(classes)] for i in range(c * chunk_size, min((c + 1) * chunk_size, n_total))]
 
 def _resolve_config(config, overrides):
     if isinstance(config, str) or type(config).__name__ == "LensConfig": return get_config(config, **overrides)
@@ -178,7 +178,7 @@ def _simulate_folder(folder, cfg, spec, chunks, chunk_size, n_total, simulate_fn
     (folder/"_chunks").mkdir(exist_ok=True)
     for c in tqdm([c for c in chunks if c not in done], desc=f"simulate {folder.name}", disable=not progress):
         seed = derive_seed(spec["seed"], cfg.name, c)
-        x, df = simulate_fn(cfg, _chunk_labels(c, chunk_size, n_total), seed, device=device)
+        x, df = simulate_fn(cfg, _chunk_labels(c, chunk_size, n_total, spec.get("classes", CLASSES)), seed, device=device)
         w.write(c * chunk_size - base, x.cpu().numpy() if torch.is_tensor(x) else x); w.flush()
         df = df.reset_index(drop=True).assign(index=np.arange(len(df)) + c * chunk_size, seed=seed)
         df.to_csv(folder/"_chunks"/f"{c:06d}.csv.tmp", index=False); os.replace(folder/"_chunks"/f"{c:06d}.csv.tmp", folder/"_chunks"/f"{c:06d}.csv")
@@ -194,15 +194,19 @@ def _simulate_folder(folder, cfg, spec, chunks, chunk_size, n_total, simulate_fn
 def simulate_dataset(config="model_ii", # a config name (simulate.CONFIGS) or a config object
                      n_per_class: int = 1000, seed: int = 0, out=None, # images per class, seed, output folder (required)
                      shard=None, chunk_size: int = 256, device=None, # 'i/n' writes part i of n to out/part-0000i/
-                     progress: bool = True, simulate_fn=None, **overrides) -> Path: # simulate_fn: default simulate.simulate_batch
+                     progress: bool = True, simulate_fn=None, # simulate_fn: default simulate.simulate_batch
+                     classes=CLASSES, **overrides) -> Path: # a subset of CLASSES, e.g. ('axion',) for mass regression
     "Render a balanced simulated dataset into `out` (resumable, shardable, same bytes for the same seed)."
     if out is None: raise ValueError("simulate_dataset needs an output folder: pass out='path/to/dataset'")
     cfg = _resolve_config(config, overrides)
     simulate_fn = simulate_fn or simulate_batch
     i, n = parse_shard(shard); out = Path(out)
-    n_total = len(CLASSES) * int(n_per_class); n_chunks = -(-n_total // chunk_size)
+    classes = tuple(classes); bad = sorted(set(classes) - set(CLASSES))
+    if bad or not classes: raise ValueError(f"classes={classes}: choose a non-empty subset of {CLASSES}")
+    n_total = len(classes) * int(n_per_class); n_chunks = -(-n_total // chunk_size)
     spec = _jsonable(dict(config=cfg.name, params=dataclasses.asdict(cfg), seed=seed, n_per_class=n_per_class,
-                          chunk_size=chunk_size, n_total=n_total, shard=f"{i}/{n}"))
+                          chunk_size=chunk_size, n_total=n_total, shard=f"{i}/{n}",
+                          **({} if classes == CLASSES else dict(classes=list(classes)))))
     folder = out if shard is None else out/f"part-{i:05d}"
     if shard is not None and (out/"meta.json").exists():
         raise ValueError(f"{out} holds an unsharded dataset; write shards to another folder")
