@@ -5,18 +5,22 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = r'''
-import hashlib, json, sys
-from pathlib import Path
-import torch
-from deeplense_nb.train import TrainConfig, build_model, dist_info, fit
-cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+DATA = """
 g = torch.Generator().manual_seed(0)
 y = torch.arange(72) % 3
 x = torch.rand(72, 1, 16, 16, generator=g) + y[:, None, None, None] * 0.3
 ds = torch.utils.data.TensorDataset(x, y)
 data = dict(train=torch.utils.data.Subset(ds, range(48)), val=torch.utils.data.Subset(ds, range(48, 60)),
             test=torch.utils.data.Subset(ds, range(60, 72)))
+"""
+
+SCRIPT = r'''
+import hashlib, json, sys
+from pathlib import Path
+import torch
+from deeplense_nb.train import TrainConfig, build_model, dist_info, fit
+cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+''' + DATA + r'''
 torch.manual_seed(cfg.seed)
 model = build_model(cfg, 3)
 fit(cfg, data, model=model)  # trains `model` in place
@@ -43,7 +47,9 @@ def layout(d):
 def test_torchrun_two_processes(tmp_path):
     script = tmp_path / "ddp_fit.py"; script.write_text(SCRIPT)
     one, two = tmp_path / "one", tmp_path / "two"
-    run([sys.executable, str(script), json.dumps(dict(CFG, out_dir=str(one)))], tmp_path)
+    from deeplense_nb.train import TrainConfig, fit   # the single-process reference runs in this process
+    ns = dict(torch=torch); exec(DATA, ns)
+    fit(TrainConfig.from_dict(dict(CFG, out_dir=str(one))), ns["data"])
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     run([torchrun, "--standalone", "--nproc_per_node", "2", str(script), json.dumps(dict(CFG, out_dir=str(two)))], tmp_path)
     assert layout(one) == layout(two)
