@@ -97,3 +97,10 @@ def test_peak_memory_sees_allocation():
 def test_time_steps_budget():
     assert len(bm.time_steps(lambda: None, steps=7, device="cpu")) == 7
     assert len(bm.time_steps(lambda: None, steps=7, max_time=0.0, device="cpu")) == 2
+
+
+def test_all_failed_still_writes_csv(monkeypatch, tmp_path):
+    monkeypatch.setattr(bm, "create", lambda name, **kw: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    df = bm.bench_models(["a", "b"], sizes=(64,), batch_sizes=(2,), device="cpu", out=tmp_path, quick=True, progress=False)
+    assert len(df) == 2 and df.error.str.startswith("create: RuntimeError").all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models.csv", "provenance.json"]
