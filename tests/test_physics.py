@@ -99,6 +99,21 @@ def test_padded_subhalos_change_nothing():
     assert torch.equal(render_batch(padded, cfg, "cpu"), base)
 
 
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_grid_deflection_is_byte_identical_to_loop(name):
+    # the fast pixel-grid path must do exactly the float operations of the general loop
+    from deeplense_nb.simulate import _is_grid, _points_grid, _points_loop, pixel_grid
+    for dtype in (torch.float32, torch.float64):
+        x, y = pixel_grid(name, dtype=dtype)
+        assert _is_grid(x, y)
+        g = torch.Generator().manual_seed(17)
+        px, py = (torch.rand(3, 30, generator=g, dtype=dtype) * 4 - 2 for _ in range(2))
+        rein = torch.rand(3, 30, generator=g, dtype=dtype) * 0.1
+        rein[:, 20:] = 0  # padded slots
+        for a, b in zip(_points_grid(x, y, px, py, rein), _points_loop(x, y, px, py, rein)):
+            assert a.numpy().tobytes() == b.numpy().tobytes(), (name, dtype)
+
+
 def test_determinism():
     labels = ["axion", "cdm", "no_sub", 1]
     for name in CONFIGS:
