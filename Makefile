@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help run test docs lab export clean install browser
+.PHONY: help run test docs lab export readme clean install browser
 help:
 	@echo "make run     simulate a small data set, explore (and train/evaluate) it -> runs/quickstart/"
 	@echo "make test    run the whole test suite (pytest)"
 	@echo "make docs    build the docs site into site/"
 	@echo "make lab     start JupyterLab on 127.0.0.1 with the notebooks in nbs/"
-	@echo "make export  regenerate deeplense_nb/ from nbs/ and clean the notebooks"
+	@echo "make export  regenerate deeplense_nb/ and README.md from nbs/ and clean the notebooks"
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install browser
 export: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/python docs/scripts/readme.py
+
+readme: install
+	$(BIN)/python docs/scripts/readme.py
 
 docs: install
 	$(BIN)/mkdocs build --strict -q
