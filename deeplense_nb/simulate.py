@@ -106,6 +106,15 @@ def _check_config(cfg: LensConfig) -> LensConfig:
 # %% ../nbs/01_simulate.ipynb #24989791
 def get_config(name: str | LensConfig, **overrides) -> LensConfig:
     "A copy of config `name` (or of a `LensConfig`) with `overrides` applied and checked."
+    if not overrides:
+        try: return _cached_config(name)  # the per-batch call: memoised (configs are frozen)
+        except TypeError: pass  # unhashable (list-valued fields): checked below
+    return _make_config(name, overrides)
+
+@functools.lru_cache(maxsize=64)
+def _cached_config(name) -> LensConfig: return _make_config(name, {})
+
+def _make_config(name, overrides: dict) -> LensConfig:
     if isinstance(name, LensConfig): cfg = name
     elif name in CONFIGS: cfg = CONFIGS[name]
     else: raise KeyError(f"unknown simulation config {name!r}; choose one of {sorted(CONFIGS)} or pass a LensConfig")
