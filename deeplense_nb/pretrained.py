@@ -133,7 +133,7 @@ def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=
     from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
     from deeplense_nb.evaluate import evaluate
     model, card = load(name, device=device, root=root); cfg = card["config"]
-    if seed == cfg["seed"]: raise ValueError(f"fresh_test: seed {seed} is the training seed; pick another")
+    if seed in (cfg["seed"], card.get("data_seed")): raise ValueError(f"fresh_test: seed {seed} made the training data; pick another")
     classes = ("axion",) if card["task"] == "regress" else ("axion", "cdm", "no_sub")
     with _tf.TemporaryDirectory() as tmp:
         path = simulate_dataset(cfg["sim_config"], n_per_class=n_per_class, seed=seed, out=Path(work or tmp)/f"fresh_{cfg['sim_config']}_{seed}",
@@ -146,9 +146,9 @@ def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=
 def _card_md(c: dict) -> str:
     m = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in c["metrics"].items())
     return (f"# {c['name']}\n\n{c['summary']}\n\n| | |\n|---|---|\n| task | {c['task']} |\n| architecture | `{c['model']}` |\n"
-            f"| data | simulator `{c['sim_config']}`, {c['n_per_class']} images per class, seed {c['seed']} |\n"
+            f"| data | simulator `{c['sim_config']}`, {c['n_per_class']} images per class, seed {c['data_seed']} |\n"
             f"| input | {c['img_size']}×{c['img_size']} px, 1 channel, per-image `{c['normalize']}` normalisation |\n"
-            f"| training | {c['epochs']} epochs, {c['params']:,} parameters, run `{c['run']}` |\n"
+            f"| training | {c['epochs']} epochs, seed {c['seed']}, {c['params']:,} parameters, run `{c['run']}` |\n"
             f"| provenance | commit `{c['provenance'].get('git_commit')}`, torch {c['provenance'].get('torch_version')} |\n\n"
             f"## Metrics\n\n`val_*`: validation split (model selection), `test_*`: held-out split of the training data, "
             f"`fresh_*`: a newly simulated set (seed {c['metrics'].get('fresh_seed')}).\n\n| metric | value |\n|---|---|\n{m}\n\n"
@@ -162,9 +162,11 @@ def ship(run, name: str, summary: str, root=None, fresh: dict | None = None) -> 
     t, meta = load_checkpoint(run/"checkpoints"/"best.safetensors")
     save_checkpoint(root/f"{name}.safetensors", t, meta)
     cfg, metrics = meta["config"], load_json(run/"metrics.json")
+    spec = (load_json(Path(cfg["data"])/"meta.json").get("spec") or {}) if cfg["data"] else {}  # a pre-made data set
     keep = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
     card = dict(name=name, summary=summary, task=meta["task"], model=cfg["model"], sim_config=cfg["sim_config"],
-                n_per_class=cfg["n_per_class"], seed=cfg["seed"], epochs=metrics.get("epochs_run", cfg["epochs"]),
+                n_per_class=spec.get("n_per_class", cfg["n_per_class"]), data_seed=spec.get("seed", cfg["seed"]),
+                seed=cfg["seed"], epochs=metrics.get("epochs_run", cfg["epochs"]),
                 img_size=meta["img_size"], normalize=meta["normalize"], classes=meta["classes"],
                 params=int(sum(v.numel() for v in t.values() if v.is_floating_point())), run=str(run),
                 metrics={**keep, **(fresh or {})}, provenance={k: metrics.get(k) for k in ("git_commit", "torch_version", "package_version", "device", "time")})

@@ -47,8 +47,8 @@ _state: dict = {}
 # ---------------------------------------------------------------- discovery
 def notebooks() -> list[Path]:
     "Every notebook under nbs/ (checkpoints and hidden folders excluded), library notebooks first."
-    nbs = [p for p in NBS.rglob("*.ipynb")
-           if not any(part.startswith((".", "_")) for part in p.relative_to(NBS).parts)]
+    nbs = [p for p in NBS.rglob("*.ipynb")  # nbs/index.ipynb is the README's source; docs/index.md is the home page
+           if p != NBS / "index.ipynb" and not any(part.startswith((".", "_")) for part in p.relative_to(NBS).parts)]
     return sorted(nbs, key=lambda p: (len(p.relative_to(NBS).parts) > 1, str(p.relative_to(NBS))))
 
 
