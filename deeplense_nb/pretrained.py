@@ -156,7 +156,8 @@ def _card_md(c: dict) -> str:
             f"predict(['my_images/'], model={c['name']!r}, out='preds.csv')\n```\n")
 
 # %% ../nbs/10_pretrained.ipynb #6e20d190
-def ship(run, name: str, summary: str, root=None, fresh: dict | None = None) -> Path:
+def ship(run, name: str, summary: str, root=None, fresh: dict | None = None, # fresh: `fresh_test` metrics for the card
+         results=None) -> Path: # also copy the run's small files (metrics, history, params, figures) here, as provenance
     "Copy run folder `run`'s best weights into the weights folder as `name`, with a card (json + md)."
     run, root = Path(run), Path(root or weights_dir()); root.mkdir(parents=True, exist_ok=True)
     t, meta = load_checkpoint(run/"checkpoints"/"best.safetensors")
@@ -171,4 +172,12 @@ def ship(run, name: str, summary: str, root=None, fresh: dict | None = None) -> 
                 params=int(sum(v.numel() for v in t.values() if v.is_floating_point())), run=str(run),
                 metrics={**keep, **(fresh or {})}, provenance={k: metrics.get(k) for k in ("git_commit", "torch_version", "package_version", "device", "time")})
     save_json(card, root/f"{name}.json"); (root/f"{name}.md").write_text(_card_md(card))
+    if results is not None: _keep_run_record(run, Path(results)/name, card)
     return root/f"{name}.safetensors"
+
+def _keep_run_record(run: Path, dst: Path, card: dict):
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in ["metrics.json", "history.csv", "params.yaml", "config.json"]:
+        if (run/f).exists(): shutil.copy2(run/f, dst/f)
+    if (run/"figures").exists(): shutil.copytree(run/"figures", dst/"figures", dirs_exist_ok=True)
+    save_json(card, dst/"card.json")
