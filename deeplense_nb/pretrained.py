@@ -40,13 +40,17 @@ def _weights_path(name, root=None) -> Path:
         raise FileNotFoundError(f"no pre-trained model {name!r}; available: {names} (or pass a run folder / .safetensors file)")
     return p
 
+def _checkpoint_meta(path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f: return json.loads((f.metadata() or {}).get("deeplense_nb", "{}"))
+
 def load(name, device=None, root=None) -> tuple[torch.nn.Module, dict]:
     "A shipped model (by name), a run folder or a `.safetensors` file -> (model in eval mode, card)."
     p = _weights_path(name, root)
     model, cfg = load_model(p, device=device or default_device())
     card_path = p.with_suffix(".json") if p.is_file() else None
     card = load_json(card_path) if card_path is not None and card_path.exists() else {}
-    _, meta = load_checkpoint(p if p.is_file() else p/"checkpoints"/"best.safetensors")
+    meta = _checkpoint_meta(p if p.is_file() else p/"checkpoints"/"best.safetensors")  # metadata only: no second tensor read
     return model, {**card, "name": card.get("name", p.stem), "task": meta["task"], "classes": meta["classes"],
                    "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict()}
 
