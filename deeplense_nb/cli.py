@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['repo_root', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench', 'train_params',
-           'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'build_parser', 'main']
+           'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def repo_root() -> Path:
@@ -136,6 +136,16 @@ def cmd_quickstart(a):
     print("\nquickstart done."); print_metrics(load_json(d/"metrics.json"), d)
     print(f"  notebook:  {d/'notebook.ipynb'}\n  data EDA:  {d/'eda'/'figures'}")
 
+def cmd_study(a):
+    "Run (or resume) a study's grid of papermill runs, then its results notebook into results/<study>/<preset>/."
+    from deeplense_nb.studies import run_study, list_studies, load_study
+    if a.name in (None, "list"):
+        for n in list_studies(): s = load_study(n); print(f"{n:14s} presets: {', '.join(s['presets'])}\n{'':14s} {s.get('question', '')}")
+        return
+    out = run_study(a.name, a.preset, root=a.root, results=a.results, device=a.device, storage=a.storage,
+                    n_trials=a.n_trials, progress=not a.quiet)
+    print(f"results: {out}\n  notebook: {out/'notebook.ipynb'}\n  figures:  {out/'figures'}")
+
 # %% ../nbs/11_cli.ipynb #dfec279d
 def build_parser() -> argparse.ArgumentParser:
     "The `deeplense-nb` argument parser."
@@ -179,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("quickstart", help=cmd_quickstart.__doc__)
     s.add_argument("--out", default="runs/quickstart"); s.add_argument("--n-per-class", type=int, default=0, help="override configs/quickstart.yaml")
     s.add_argument("--epochs", type=int, default=0, help="override configs/quickstart.yaml"); s.set_defaults(fn=cmd_quickstart)
+    s = sub.add_parser("study", help=cmd_study.__doc__)
+    s.add_argument("name", nargs="?", default=None, help="a study of configs/studies/ (omit or 'list' to list them)")
+    s.add_argument("--preset", default="tiny", help="tiny (minutes, the tests) | cpu (this kind of machine) | full (a GPU box)")
+    s.add_argument("--device", default=None, help="device for every run (default: auto)")
+    s.add_argument("--root", default="runs", help="runs go to ROOT/studies/<study>/<preset>/")
+    s.add_argument("--results", default="results", help="results go to RESULTS/<study>/<preset>/")
+    s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the runs folder), e.g. postgresql://...")
+    s.add_argument("--n-trials", type=int, default=None, help="Optuna trial budget (default: the preset's)")
+    s.set_defaults(fn=cmd_study)
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 

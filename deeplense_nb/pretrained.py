@@ -89,12 +89,14 @@ def find_images(paths) -> list[Path]:
 
 # %% ../nbs/10_pretrained.ipynb #623db350
 def prepare(img: np.ndarray, card: dict, resize: bool = False) -> torch.Tensor:
-    "An `(H, W)` image as the model's input `(1, S, S)`: the model's own normalisation, size checked (or resized)."
-    s = card["img_size"]; x = torch.as_tensor(img, dtype=torch.float32)[None]
+    "An `(H, W)` image as the model's input `(1, S, S)`: the model's own normalisation, then its own resizing (if it was trained so) or a size check."
+    s = card["img_size"]; x = normalize_image(torch.as_tensor(img, dtype=torch.float32)[None], card["normalize"]).float()
     if x.shape[-2:] != (s, s):
-        if not resize: raise BadFile(f"image is {tuple(x.shape[-2:])} pixels but the model takes {s}x{s}; pass resize=True to interpolate")
+        own = x.shape[-1] == x.shape[-2] == card.get("data_img_size")  # trained on images of this size, resized to s
+        if not (resize or own):
+            raise BadFile(f"image is {tuple(x.shape[-2:])} pixels but the model takes {s}x{s}; pass resize=True to interpolate")
         x = torch.nn.functional.interpolate(x[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
-    return normalize_image(x, card["normalize"]).float()
+    return x
 
 # %% ../nbs/10_pretrained.ipynb #5fa4f77f
 def _rows(model, card, batch, tta, dev):
@@ -151,7 +153,8 @@ def _card_md(c: dict) -> str:
     m = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in c["metrics"].items())
     return (f"# {c['name']}\n\n{c['summary']}\n\n| | |\n|---|---|\n| task | {c['task']} |\n| architecture | `{c['model']}` |\n"
             f"| data | simulator `{c['sim_config']}`, {c['n_per_class']} images per class, seed {c['data_seed']} |\n"
-            f"| input | {c['img_size']}×{c['img_size']} px, 1 channel, per-image `{c['normalize']}` normalisation |\n"
+            f"| input | {c['img_size']}×{c['img_size']} px, 1 channel, per-image `{c['normalize']}` normalisation"
+            + (f"; {c['data_img_size']} px images are resized to it (as in training)" if c.get("data_img_size", c["img_size"]) != c["img_size"] else "") + " |\n"
             f"| training | {c['epochs']} epochs, seed {c['seed']}, {c['params']:,} parameters, run `{c['run']}` |\n"
             f"| provenance | commit `{c['provenance'].get('git_commit')}`, torch {c['provenance'].get('torch_version')} |\n\n"
             f"## Metrics\n\n`val_*`: validation split (model selection), `test_*`: held-out split of the training data, "
@@ -172,7 +175,7 @@ def ship(run, name: str, summary: str, root=None, fresh: dict | None = None, # f
     card = dict(name=name, summary=summary, task=meta["task"], model=cfg["model"], sim_config=cfg["sim_config"],
                 n_per_class=spec.get("n_per_class", cfg["n_per_class"]), data_seed=spec.get("seed", cfg["seed"]),
                 seed=cfg["seed"], epochs=metrics.get("epochs_run", cfg["epochs"]),
-                img_size=meta["img_size"], normalize=meta["normalize"], classes=meta["classes"],
+                img_size=meta["img_size"], data_img_size=meta.get("data_img_size", meta["img_size"]), normalize=meta["normalize"], classes=meta["classes"],
                 params=int(sum(v.numel() for v in t.values() if v.is_floating_point())), run=str(run),
                 metrics={**keep, **(fresh or {})}, provenance={k: metrics.get(k) for k in ("git_commit", "torch_version", "package_version", "device", "time")})
     save_json(card, root/f"{name}.json"); (root/f"{name}.md").write_text(_card_md(card))

@@ -24,8 +24,9 @@ from .models import create as create_model
 from .evaluate import REGRESS_CENTER, predict, lens_metrics, regression_metrics, evaluate
 
 # %% auto #0
-__all__ = ['TASKS', 'SELECT', 'DataConfig', 'OptimConfig', 'TrainConfig', 'task_classes', 'make_datasets', 'build_model',
-           'save_checkpoint', 'load_checkpoint', 'load_model', 'dist_info', 'fit', 'bench_train_step']
+__all__ = ['TASKS', 'SELECT', 'DataConfig', 'OptimConfig', 'TrainConfig', 'named_paths', 'model_kwargs', 'sparsities', 'Resize',
+           'task_classes', 'make_datasets', 'build_model', 'save_checkpoint', 'load_checkpoint', 'load_model',
+           'dist_info', 'fit', 'bench_train_step']
 
 # %% ../nbs/06_train.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -80,6 +81,7 @@ class DataConfig(_Config):
 class OptimConfig(DataConfig):
     "How to train: model, optimisation, evaluation."
     model: str = "lens_cnn_tiny"  # models.create name: a lens_* model or any timm model
+    model_args: str = ""          # more model keywords 'k=v,...', e.g. 'pos_embed=rope,depth=4' (values read as YAML)
     drop_rate: float = 0.0        # classifier dropout (timm's drop_rate)
     epochs: int = 10              # passes over the training split (the LR schedule spans them all)
     batch_size: int = 64          # global batch, split evenly across processes under torchrun
@@ -91,7 +93,9 @@ class OptimConfig(DataConfig):
     clip_grad: float = 1.0        # max gradient norm; 0 = off
     ema_decay: float = 0.0        # EMA of the weights (timm ModelEmaV3); 0 = off, else the EMA is validated and saved
     amp: str = "auto"             # 'auto' (bf16 on CUDA, fp32 elsewhere), 'bf16' or 'none'
-    tta: bool = False             # average the final val/test predictions over the 8 rotations/flips
+    tta: bool = False             # average the final val/test predictions over the 8 rotations/flips (test also without)
+    eval_data: str = ""           # more test sets 'name=folder,...' for the best checkpoint (domain shift), resized to img_size
+    prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity (no fine-tuning)
 
 # %% ../nbs/06_train.ipynb #b6b24d3d
 @dataclass
@@ -106,6 +110,9 @@ class TrainConfig(OptimConfig):
     max_steps: int = 0            # stop after N optimizer steps in total (the schedule still follows epochs); 0 = off
     log: str = "none"             # 'none', 'tensorboard' or 'wandb' (imported only when asked for)
     progress: bool = True         # tqdm progress bars
+    optuna_storage: str = ""      # Optuna storage URL to report the validation metric to after each epoch; '' = off
+    optuna_study: str = ""        # the study's name in that storage
+    optuna_trial: int = -1        # the trial's id; when Optuna prunes it the run stops early and metrics say pruned=True
 
     def __post_init__(self): _check_config(self)
 
@@ -122,8 +129,45 @@ def _check_config(c):
          f"val_fraction={c.val_fraction}, test_fraction={c.test_fraction}: need 0 < val, 0 <= test, val + test < 1")
     need(c.epochs >= 1 and c.batch_size >= 1, f"epochs={c.epochs}, batch_size={c.batch_size}: both must be >= 1")
     build_transform(c.augment)  # raises on an unknown augmentation name
+    named_paths(c.eval_data); sparsities(c.prune_sparsities); model_kwargs(c.model_args)  # raise on a malformed list
+    need(not c.optuna_storage or (c.optuna_study and c.optuna_trial >= 0),
+         f"optuna_storage={c.optuna_storage!r} needs optuna_study and optuna_trial (the trial id) as well")
+
+def named_paths(s: str) -> dict:
+    "'name=folder,name=folder' as a dict (the `eval_data` format)."
+    out = {}
+    for item in filter(None, (t.strip() for t in s.split(","))):
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip() or not v.strip(): raise ValueError(f"TrainConfig: item {item!r} of {s!r} should look like name=value")
+        out[k.strip()] = v.strip()
+    return out
+
+def model_kwargs(s: str) -> dict:
+    "'k=v,k=v' as keyword arguments, each value read as YAML (the `model_args` format): 'depth=4,pos_embed=rope'."
+    import yaml
+    out = {}
+    for k, v in named_paths(s).items():
+        try: out[k] = yaml.safe_load(v)
+        except yaml.YAMLError: out[k] = v
+    return out
+
+def sparsities(s: str) -> list:
+    "'0.5,0.9' as a list of floats in [0, 1) (the `prune_sparsities` format)."
+    try: out = [float(t) for t in s.split(",") if t.strip()]
+    except ValueError: raise ValueError(f"TrainConfig: prune_sparsities={s!r} should be numbers like '0.5,0.9'") from None
+    if any(not 0 <= x < 1 for x in out): raise ValueError(f"TrainConfig: prune_sparsities={s!r}: each must be in [0, 1)")
+    return out
 
 # %% ../nbs/06_train.ipynb #8f87a6c6
+class Resize(torch.nn.Module):
+    "Interpolate (antialiased) square images `(..., C, H, W)` to `size` pixels; used when `img_size` differs from the data's."
+    def __init__(self, size: int): super().__init__(); self.size = size
+    def forward(self, x):
+        if x.shape[-1] == self.size and x.shape[-2] == self.size: return x
+        y = x[None] if x.ndim == 3 else x
+        y = F.interpolate(y, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return y[0] if x.ndim == 3 else y
+
 def task_classes(task: str, classes=CLASSES) -> tuple:
     "Class names of a task's outputs: the dataset classes, ('no_sub', 'sub'), or () for regression."
     return tuple(classes) if task == "classify" else ("no_sub", "sub") if task == "binary" else ()
@@ -139,9 +183,13 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     t = 0.0 if cfg.test_data else cfg.test_fraction
     idx = split_indices(data, use_column=True) if cfg.split == "column" else \
         split_indices(data, seed=cfg.seed, fractions=(1 - cfg.val_fraction - t, cfg.val_fraction, t))
-    mk = lambda d, i: LensDataset(d, i, normalize=cfg.normalize, task=cfg.task)
+    side = data.images.shape[-1]; tf = Resize(cfg.img_size) if cfg.img_size and cfg.img_size != side else None
+    mk = lambda d, i: LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task)
     ds = dict(train=mk(data, idx["train"]), val=mk(data, idx["val"]))
-    if cfg.test_data: ds["test"] = mk(open_dataset(cfg.test_data), None)
+    if cfg.test_data:
+        t = open_dataset(cfg.test_data)
+        if t.images.shape[-1] != side: raise ValueError(f"test_data {cfg.test_data} has {t.images.shape[-1]} px images, data {side} px")
+        ds["test"] = mk(t, None)
     elif len(idx["test"]): ds["test"] = mk(data, idx["test"])
     for k, d in ds.items():
         if len(d) == 0: raise ValueError(f"make_datasets: the {k} split of {path} is empty; use more data or a larger {k}_fraction")
@@ -152,6 +200,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
     "The model of `cfg` for 1-channel `img_size` images (`num_classes=1`: a regression head)."
     kw = dict(in_chans=1, img_size=cfg.img_size, num_classes=num_classes)
     if cfg.drop_rate: kw["drop_rate"] = cfg.drop_rate
+    kw |= model_kwargs(cfg.model_args)
     return create_model(cfg.model, **kw)
 
 # %% ../nbs/06_train.ipynb #9f1bfe7e
@@ -231,7 +280,28 @@ def _logger(r):
     wandb.init(project="deeplense_nb", name=r.out.name, config=cfg.to_dict(), dir=str(r.out))
     return lambda row: wandb.log(row, step=row["step"])
 
+def _trial(cfg):
+    "The Optuna trial this run reports to, or None (`optuna_storage` is ''); the pruner comes from the study's user attribute 'pruner'."
+    if not cfg.optuna_storage: return None
+    import optuna
+    st = optuna.load_study(study_name=cfg.optuna_study, storage=cfg.optuna_storage)
+    if p := st.user_attrs.get("pruner"):  # e.g. {"name": "MedianPruner", "kwargs": {"n_startup_trials": 3}}: storages don't keep pruners
+        st = optuna.load_study(study_name=cfg.optuna_study, storage=cfg.optuna_storage, pruner=getattr(optuna.pruners, p["name"])(**p.get("kwargs", {})))
+    return optuna.trial.Trial(st, cfg.optuna_trial)
+
+def _report(r, v: dict, epoch: int):
+    "Report the validation metric to the Optuna trial (rank 0); stop every rank if Optuna prunes the trial."
+    if r.trial is not None:
+        r.trial.report(v[SELECT[r.cfg.task][0]], epoch); r.pruned = r.trial.should_prune()
+    if r.world > 1:
+        t = torch.tensor([int(r.pruned)], device=r.dev); dist.broadcast(t, 0); r.pruned = bool(t.item())
+    r.stop = r.stop or r.pruned
+
 # %% ../nbs/06_train.ipynb #82af25e6
+def _data_size(ds) -> int:
+    "Side in pixels of the stored images of a dataset (before any resizing to `img_size`)."
+    return int(ds.data.images.shape[-1]) if hasattr(ds, "data") and hasattr(ds.data, "images") else int(ds[0][0].shape[-1])
+
 def _setup(cfg: TrainConfig, datasets=None, model=None):
     r = SimpleNamespace(cfg=cfg, out=Path(cfg.out_dir), stop=False, step=0, best=None, best_epoch=0, history=[], loss_sum=0., loss_n=0)
     r.rank, r.world, _ = dist_info(); r.dev, r.own_pg = _init_dist(cfg)
@@ -239,7 +309,8 @@ def _setup(cfg: TrainConfig, datasets=None, model=None):
     seed_everything(cfg.seed); r.bs = cfg.batch_size // r.world
     r.data = datasets if datasets is not None else make_datasets(cfg, r.rank)
     r.classes = tuple(getattr(r.data["train"], "classes", None) or task_classes(cfg.task))
-    if not cfg.img_size: r.cfg = cfg = cfg.replace(img_size=int(r.data["train"][0][0].shape[-1]))
+    r.data_size = _data_size(r.data["train"])
+    if not cfg.img_size: r.cfg = cfg = cfg.replace(img_size=r.data_size)
     r.num_classes = len(r.classes) or 1
     r.model = (model if model is not None else build_model(cfg, r.num_classes)).to(r.dev)
     r.opt = create_optimizer_v2(r.model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -253,13 +324,14 @@ def _setup(cfg: TrainConfig, datasets=None, model=None):
     last = r.out/"checkpoints"/"last.safetensors"
     if cfg.resume and last.exists(): _load_last(r, last)
     r.log = _logger(r) if r.rank == 0 else (lambda row: None)
+    r.trial, r.pruned = _trial(cfg) if r.rank == 0 else None, False
     if r.rank == 0: save_json(dict(cfg.to_dict(), classes=list(r.classes), num_classes=r.num_classes), r.out/"config.json")
     return r
 
 # %% ../nbs/06_train.ipynb #95042455
 def _meta(r, **kw) -> dict:
     return dict(config=r.cfg.to_dict(), classes=list(r.classes), num_classes=r.num_classes, task=r.cfg.task,
-                normalize=r.cfg.normalize, img_size=r.cfg.img_size, model=r.cfg.model, **kw)
+                normalize=r.cfg.normalize, img_size=r.cfg.img_size, data_img_size=r.data_size, model=r.cfg.model, **kw)
 
 def _save_last(r):
     "Write the full training state of this rank-0 run to checkpoints/last.safetensors."
@@ -360,7 +432,7 @@ def _end_epoch(r, epoch: int, seconds: float):
     row = dict(epoch=epoch + 1, step=r.step, lr=r.opt.param_groups[0]["lr"], train_loss=float(loss[0] / max(loss[1], 1)),
                **{f"val_{k}": x for k, x in v.items()}, seconds=seconds)
     r.history.append(row); r.loss_sum, r.loss_n = 0., 0
-    _keep_best(r, v, epoch + 1)
+    _keep_best(r, v, epoch + 1); _report(r, v, epoch + 1)
     if r.rank == 0: pd.DataFrame(r.history).to_csv(r.out/"history.csv", index=False)
     r.log(row); _save_last(r)
 
@@ -373,8 +445,22 @@ def _keep_best(r, v: dict, epoch):
                                         _meta(r, kind="weights", epoch=epoch, **{f"val_{key}": v[key]}))
 
 # %% ../nbs/06_train.ipynb #4b8d4709
+def _extra_tests(r, model, kw) -> dict:
+    "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities`."
+    from deeplense_nb.data import LensDataset
+    from deeplense_nb.models import prune_global
+    cfg, m, kw = r.cfg, {}, dict(kw, out_dir=None)
+    if cfg.tta and "test" in r.data: m |= evaluate(model, r.data["test"], prefix="test_no_tta", **dict(kw, tta=False))
+    for name, path in named_paths(cfg.eval_data).items():
+        ds = LensDataset(path, normalize=cfg.normalize, task=cfg.task)
+        m |= evaluate(torch.nn.Sequential(Resize(cfg.img_size), model), ds, prefix=f"eval_{name}", **kw)
+    for s in sparsities(cfg.prune_sparsities) if "test" in r.data else []:
+        pruned = copy.deepcopy(model); reached = prune_global(pruned, s)["sparsity"]
+        m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw) | {f"test_sparsity{s:g}_reached": reached}
+    return m
+
 def _finish(r) -> dict:
-    "Evaluate the best checkpoint on val and test; write metrics.json and figures (rank 0)."
+    "Evaluate the best checkpoint on val and test (and the extra tests); write metrics.json and figures (rank 0)."
     best = r.out/"checkpoints"/"best.safetensors"
     if r.best is None: _keep_best(r, _validate(r), round(r.step / r.spe, 3))  # stopped before any epoch end
     _barrier()
@@ -382,8 +468,9 @@ def _finish(r) -> dict:
     out = r.out if r.rank == 0 else None
     kw = dict(task=r.cfg.task, classes=r.classes, batch_size=max(r.bs, 64), device=r.dev, tta=r.cfg.tta, amp_dtype=r.amp_dtype, out_dir=out)
     m = {k: v for split in ("val", "test") if split in r.data for k, v in evaluate(model, r.data[split], prefix=split, **kw).items()}
+    m |= _extra_tests(r, model, kw)
     secs = sum(h["seconds"] for h in r.history)
-    m |= dict(task=r.cfg.task, model=r.cfg.model, best_epoch=r.best_epoch, epochs_run=len(r.history), steps=r.step,
+    m |= dict(task=r.cfg.task, model=r.cfg.model, best_epoch=r.best_epoch, epochs_run=len(r.history), steps=r.step, pruned=r.pruned,
               n_params=sum(p.numel() for p in model.parameters()), train_seconds=secs,
               train_images_per_s=r.step * r.cfg.batch_size / secs if secs else float("nan"), **provenance(r.dev))
     if r.rank == 0: save_json(m, r.out/"metrics.json")
