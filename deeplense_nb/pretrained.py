@@ -138,13 +138,16 @@ def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=
     import tempfile as _tf
     from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
     from deeplense_nb.evaluate import evaluate
+    from deeplense_nb.train import Resize
     model, card = load(name, device=device, root=root); cfg = card["config"]
     if seed in (cfg["seed"], card.get("data_seed")): raise ValueError(f"fresh_test: seed {seed} made the training data; pick another")
     classes = ("axion",) if card["task"] == "regress" else ("axion", "cdm", "no_sub")
     with _tf.TemporaryDirectory() as tmp:
         path = simulate_dataset(cfg["sim_config"], n_per_class=n_per_class, seed=seed, out=Path(work or tmp)/f"fresh_{cfg['sim_config']}_{seed}",
                                 classes=classes, progress=progress)
-        ds = LensDataset(open_dataset(path), normalize=card["normalize"], task=card["task"])
+        data = open_dataset(path); s = card["img_size"]
+        tf = Resize(s) if data.images.shape[-1] != s else None  # a model trained on resized images (card: data_img_size)
+        ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
         m = evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix="fresh")
     return {**m, "fresh_seed": seed, "fresh_n_per_class": n_per_class, "fresh_tta": tta}
 
