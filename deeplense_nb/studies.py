@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
 from .core import provenance, save_json, load_json
 from .experiments import find_template, template_parameters, run, collect_runs
 
