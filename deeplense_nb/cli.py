@@ -143,7 +143,7 @@ def cmd_study(a):
         for n in list_studies(): s = load_study(n); print(f"{n:14s} presets: {', '.join(s['presets'])}\n{'':14s} {s.get('question', '')}")
         return
     out = run_study(a.name, a.preset, root=a.root, results=a.results, device=a.device, storage=a.storage,
-                    n_trials=a.n_trials, progress=not a.quiet)
+                    n_trials=a.n_trials, progress=not a.quiet, run_missing=not a.report_only)
     print(f"results: {out}\n  notebook: {out/'notebook.ipynb'}\n  figures:  {out/'figures'}")
 
 # %% ../nbs/11_cli.ipynb #dfec279d
@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results", default="results", help="results go to RESULTS/<study>/<preset>/")
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the runs folder), e.g. postgresql://...")
     s.add_argument("--n-trials", type=int, default=None, help="Optuna trial budget (default: the preset's)")
+    s.add_argument("--report-only", action="store_true", help="run nothing: collect the runs there are and execute the results notebook")
     s.set_defaults(fn=cmd_study)
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p

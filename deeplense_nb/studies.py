@@ -186,18 +186,27 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
 def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path; one of its presets
               root="runs", results="results", device: str | None = None, # runs go to root/studies/<study>/<preset>/; results/<study>/<preset>/
               storage: str | None = None, n_trials: int | None = None, # Optuna storage URL (default SQLite in the runs folder); trial budget
-              progress: bool = True) -> Path:
+              progress: bool = True, run_missing: bool = True) -> Path: # run_missing=False: only collect what is there and report
     "Run (or resume) a study preset, collect its runs and execute its results notebook; returns the results folder."
     import papermill as pm
     study = load_study(name); pre = get_preset(study, preset); t0 = time.time()
     runs_dir = (Path(root)/"studies"/study["name"]/preset).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
     out = (Path(results)/study["name"]/preset).resolve(); out.mkdir(parents=True, exist_ok=True)
-    data = study_data(pre, root, device=None if device in (None, "auto") else device, progress=progress)
+    data = study_data(pre, root, device=None if device in (None, "auto") else device, progress=progress) if run_missing else \
+        {k: (Path(root)/"studies"/"data"/data_slug(v)).resolve() for k, v in (pre.get("data") or {}).items()}
     extra = dict(device=device) if device else {}
-    info = {}
-    if "optuna" in pre:
+    info = dict(planned=len(grid_runs(pre)) if "grid" in pre else int(n_trials or pre["optuna"]["n_trials"]))
+    if not run_missing:
+        failed = []
+        if "optuna" in pre:
+            import optuna
+            st = optuna.load_study(study_name=f"{study['name']}-{runs_dir.name}", storage=storage or f"sqlite:///{runs_dir/'optuna.db'}")
+            df = st.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
+            df["intermediate"] = [json.dumps(t.intermediate_values) for t in st.get_trials(deepcopy=False)]
+            df.to_csv(out/"trials.csv", index=False)
+    elif "optuna" in pre:
         failed, trials, storage = _run_optuna(study, pre, runs_dir, data, extra, progress, storage, n_trials)
-        trials.to_csv(out/"trials.csv", index=False); info = dict(optuna_storage=storage if storage.startswith("sqlite") else "(given)")
+        trials.to_csv(out/"trials.csv", index=False); info["optuna_storage"] = storage if storage.startswith("sqlite") else "(given)"
     else: failed = _run_grid(study, pre, runs_dir, data, extra, progress)
     df = collect_runs(runs_dir)
     if "grid" in pre: df = df[df.index.isin([n for n, _ in grid_runs(pre)])]  # not runs of an older grid in the same folder
@@ -267,7 +276,8 @@ def describe(study: str, preset: str, folder: str = "") -> str:
     p = study_results(study, preset, folder)/"provenance.json"
     if not p.exists(): return f"{study}/{preset}: no provenance.json"
     v = load_json(p)
-    return (f"{study} / preset {preset}: {v['complete']} complete runs of {v['runs']} ({len(v.get('failed', []))} failed); "
+    planned = f" ({v['planned']} planned)" if v.get("planned", v["runs"]) != v["complete"] else ""
+    return (f"{study} / preset {preset}: {v['complete']} complete runs{planned}, {len(v.get('failed', []))} failed; "
             f"{v['train_seconds'] / 60:.1f} min of training ({v['wall_seconds'] / 60:.1f} min wall time with data, evaluation "
             f"and notebooks) on {v['device']} "
             f"({v['host']}); commit {str(v['git_commit'])[:10]}, {v['time'][:10]}.")
