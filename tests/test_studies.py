@@ -71,6 +71,9 @@ def test_tiny_preset_runs(name, tmp_path):
         keep, redo = [d/n for n, _ in grid_runs(pre)]
         stamp = (keep/"metrics.json").stat().st_mtime_ns
         (redo/"metrics.json").unlink()
+        run_study(name, "tiny", root=root, results=res, progress=False, run_missing=False)  # report what is there
+        prov = json.loads((out/"provenance.json").read_text())
+        assert (prov["complete"], prov["planned"]) == (1, 2) and not (redo/"metrics.json").exists()
         run_study(name, "tiny", root=root, results=res, progress=False)
         assert (keep/"metrics.json").stat().st_mtime_ns == stamp and (redo/"metrics.json").exists()
         assert {"test_auc_macro", "test_no_tta_auc_macro"} <= set(runs.columns)
