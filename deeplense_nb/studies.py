@@ -179,9 +179,13 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
         bar.n = done(); bar.refresh()
         if len(failed) >= n_trials: break  # every trial fails: stop instead of looping forever
     bar.close()
+    return failed, _trials_table(st), storage
+
+def _trials_table(st) -> pd.DataFrame:
+    "One row per trial with its per-epoch values (what `trials_to_study` rebuilds a study from)."
     df = st.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
     df["intermediate"] = [json.dumps(t.intermediate_values) for t in st.get_trials(deepcopy=False)]
-    return failed, df, storage
+    return df
 
 def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path; one of its presets
               root="runs", results="results", device: str | None = None, # runs go to root/studies/<study>/<preset>/; results/<study>/<preset>/
@@ -201,9 +205,7 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
         if "optuna" in pre:
             import optuna
             st = optuna.load_study(study_name=f"{study['name']}-{runs_dir.name}", storage=storage or f"sqlite:///{runs_dir/'optuna.db'}")
-            df = st.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
-            df["intermediate"] = [json.dumps(t.intermediate_values) for t in st.get_trials(deepcopy=False)]
-            df.to_csv(out/"trials.csv", index=False)
+            _trials_table(st).to_csv(out/"trials.csv", index=False)
     elif "optuna" in pre:
         failed, trials, storage = _run_optuna(study, pre, runs_dir, data, extra, progress, storage, n_trials)
         trials.to_csv(out/"trials.csv", index=False); info["optuna_storage"] = storage if storage.startswith("sqlite") else "(given)"
