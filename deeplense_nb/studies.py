@@ -193,7 +193,7 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
               progress: bool = True, run_missing: bool = True) -> Path: # run_missing=False: only collect what is there and report
     "Run (or resume) a study preset, collect its runs and execute its results notebook; returns the results folder."
     import papermill as pm
-    study = load_study(name); pre = get_preset(study, preset); t0 = time.time()
+    study = load_study(name); pre = get_preset(study, preset); t0, prov = time.time(), provenance()  # the code the runs start with
     runs_dir = (Path(root)/"studies"/study["name"]/preset).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
     out = (Path(results)/study["name"]/preset).resolve(); out.mkdir(parents=True, exist_ok=True)
     data = study_data(pre, root, device=None if device in (None, "auto") else device, progress=progress) if run_missing else \
@@ -217,7 +217,7 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
                    runs=len(df), complete=int((df["status"] == "complete").sum()) if len(df) else 0, failed=failed,
                    wall_seconds=round(time.time() - t0, 1),
                    train_seconds=float(pd.to_numeric(df.get("train_seconds", pd.Series(dtype=float)), errors="coerce").sum()),
-                   command=" ".join(sys.argv), **info, **provenance()), out/"provenance.json")
+                   command=" ".join(sys.argv), **info, **prov), out/"provenance.json")
     if failed: print(f"{len(failed)} run(s) failed (see {out/'provenance.json'}):\n" + "\n".join(f"  {f['run']}: {f['error'][:300]}" for f in failed))
     pm.execute_notebook(str(find_template(study["results"])), str(out/"notebook.ipynb"), cwd=str(out), progress_bar=False,
                         parameters=dict(study=study["name"], preset=preset, results_dir=str(out), out_dir=str(out)))
