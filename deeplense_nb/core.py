@@ -56,6 +56,7 @@ def save_json(obj, path, **kw) -> Path:
     return path
 
 def _json_default(o):
+    if isinstance(o, np.bool_): return bool(o)
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
     if isinstance(o, (np.ndarray, torch.Tensor)): return o.tolist()

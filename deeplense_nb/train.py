@@ -292,7 +292,7 @@ def _trial(cfg):
 def _report(r, v: dict, epoch: int):
     "Report the validation metric to the Optuna trial (rank 0); stop every rank if Optuna prunes the trial."
     if r.trial is not None:
-        r.trial.report(v[SELECT[r.cfg.task][0]], epoch); r.pruned = r.trial.should_prune()
+        r.trial.report(v[SELECT[r.cfg.task][0]], epoch); r.pruned = bool(r.trial.should_prune())  # numpy bool from some pruners
     if r.world > 1:
         t = torch.tensor([int(r.pruned)], device=r.dev); dist.broadcast(t, 0); r.pruned = bool(t.item())
     r.stop = r.stop or r.pruned
