@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .core import device as default_device, save_json, load_json, provenance
 from .data import normalize_image
 from .importer import read_npy_safe, parse_image, BadFile
-from .train import load_model, load_checkpoint, save_checkpoint, TrainConfig
+from .train import load_model, load_checkpoint, save_checkpoint, TrainConfig, Resize
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'weights_dir', 'available', 'load', 'read_fits', 'read_image', 'find_images', 'prepare', 'predict',
@@ -95,7 +95,7 @@ def prepare(img: np.ndarray, card: dict, resize: bool = False) -> torch.Tensor:
         own = x.shape[-1] == x.shape[-2] == card.get("data_img_size")  # trained on images of this size, resized to s
         if not (resize or own):
             raise BadFile(f"image is {tuple(x.shape[-2:])} pixels but the model takes {s}x{s}; pass resize=True to interpolate")
-        x = torch.nn.functional.interpolate(x[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
+        x = Resize(s)(x)  # the same interpolation as in training
     return x
 
 # %% ../nbs/10_pretrained.ipynb #5fa4f77f
@@ -138,7 +138,6 @@ def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=
     import tempfile as _tf
     from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
     from deeplense_nb.evaluate import evaluate
-    from deeplense_nb.train import Resize
     model, card = load(name, device=device, root=root); cfg = card["config"]
     if seed in (cfg["seed"], card.get("data_seed")): raise ValueError(f"fresh_test: seed {seed} made the training data; pick another")
     classes = ("axion",) if card["task"] == "regress" else ("axion", "cdm", "no_sub")

@@ -136,12 +136,18 @@ def trials_to_study(trials: pd.DataFrame, space: dict, direction: str = "maximiz
     return st
 
 # %% ../nbs/09a_studies.ipynb #856b2cf5
+def _failure(name: str, e: Exception) -> dict: return dict(run=name, error=f"{type(e).__name__}: {str(e)[-500:]}")
+
+def _optuna_id(study, runs_dir, storage=None) -> tuple:
+    "(study name, storage URL) of a preset's Optuna search: SQLite in the runs folder unless a storage is given."
+    return f"{study['name']}-{runs_dir.name}", storage or f"sqlite:///{(runs_dir/'optuna.db').resolve()}"
+
 def _run_grid(study, pre, runs_dir, data, extra, progress) -> list:
     failed = []
     todo = [(n, p) for n, p in grid_runs(pre) if not (runs_dir/n/"metrics.json").exists()]
     for name, params in tqdm(todo, desc=f"{study['name']} runs", disable=not progress):
         try: run(study["template"], name, runs_dir, progress=False, **{k: fill(v, data) for k, v in params.items()}, **extra)
-        except Exception as e: failed.append(dict(run=name, error=f"{type(e).__name__}: {str(e)[-500:]}"))
+        except Exception as e: failed.append(_failure(name, e))
     return failed
 
 def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra, metric):
@@ -154,7 +160,7 @@ def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra,
                 optuna_study=study_obj.study_name, optuna_trial=trial._trial_id)
         m = load_json(d/"metrics.json")
     except Exception as e:
-        study_obj.tell(trial.number, state=TrialState.FAIL); return dict(run=name, error=f"{type(e).__name__}: {str(e)[-500:]}")
+        study_obj.tell(trial.number, state=TrialState.FAIL); return _failure(name, e)
     if m.get("pruned"): study_obj.tell(trial.number, state=TrialState.PRUNED)
     else: study_obj.tell(trial.number, m[metric])
 
@@ -162,9 +168,9 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
     import optuna
     from optuna.trial import TrialState
     o = pre["optuna"]; n_trials = int(n_trials or o["n_trials"])
-    storage = storage or f"sqlite:///{(runs_dir/'optuna.db').resolve()}"
+    name, storage = _optuna_id(study, runs_dir, storage)
     pruner = dict(name="MedianPruner", kwargs=dict(n_startup_trials=o.get("startup_trials", 3), n_warmup_steps=1))
-    st = optuna.create_study(study_name=f"{study['name']}-{runs_dir.name}", storage=storage, load_if_exists=True,
+    st = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
                              direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=o.get("seed", 0)),
                              pruner=optuna.pruners.MedianPruner(**pruner["kwargs"]))
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
@@ -204,8 +210,8 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
         failed = []
         if "optuna" in pre:
             import optuna
-            st = optuna.load_study(study_name=f"{study['name']}-{runs_dir.name}", storage=storage or f"sqlite:///{runs_dir/'optuna.db'}")
-            _trials_table(st).to_csv(out/"trials.csv", index=False)
+            sname, url = _optuna_id(study, runs_dir, storage)
+            _trials_table(optuna.load_study(study_name=sname, storage=url)).to_csv(out/"trials.csv", index=False)
     elif "optuna" in pre:
         failed, trials, storage = _run_optuna(study, pre, runs_dir, data, extra, progress, storage, n_trials)
         trials.to_csv(out/"trials.csv", index=False); info["optuna_storage"] = storage if storage.startswith("sqlite") else "(given)"

@@ -187,9 +187,9 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     mk = lambda d, i: LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task)
     ds = dict(train=mk(data, idx["train"]), val=mk(data, idx["val"]))
     if cfg.test_data:
-        t = open_dataset(cfg.test_data)
-        if t.images.shape[-1] != side: raise ValueError(f"test_data {cfg.test_data} has {t.images.shape[-1]} px images, data {side} px")
-        ds["test"] = mk(t, None)
+        test = open_dataset(cfg.test_data)
+        if test.images.shape[-1] != side: raise ValueError(f"test_data {cfg.test_data} has {test.images.shape[-1]} px images, data {side} px")
+        ds["test"] = mk(test, None)
     elif len(idx["test"]): ds["test"] = mk(data, idx["test"])
     for k, d in ds.items():
         if len(d) == 0: raise ValueError(f"make_datasets: the {k} split of {path} is empty; use more data or a larger {k}_fraction")
@@ -286,7 +286,7 @@ def _trial(cfg):
     import optuna
     st = optuna.load_study(study_name=cfg.optuna_study, storage=cfg.optuna_storage)
     if p := st.user_attrs.get("pruner"):  # e.g. {"name": "MedianPruner", "kwargs": {"n_startup_trials": 3}}: storages don't keep pruners
-        st = optuna.load_study(study_name=cfg.optuna_study, storage=cfg.optuna_storage, pruner=getattr(optuna.pruners, p["name"])(**p.get("kwargs", {})))
+        st.pruner = getattr(optuna.pruners, p["name"])(**p.get("kwargs", {}))
     return optuna.trial.Trial(st, cfg.optuna_trial)
 
 def _report(r, v: dict, epoch: int):
@@ -452,8 +452,8 @@ def _extra_tests(r, model, kw) -> dict:
     cfg, m, kw = r.cfg, {}, dict(kw, out_dir=None)
     if cfg.tta and "test" in r.data: m |= evaluate(model, r.data["test"], prefix="test_no_tta", **dict(kw, tta=False))
     for name, path in named_paths(cfg.eval_data).items():
-        ds = LensDataset(path, normalize=cfg.normalize, task=cfg.task)
-        m |= evaluate(torch.nn.Sequential(Resize(cfg.img_size), model), ds, prefix=f"eval_{name}", **kw)
+        ds = LensDataset(path, transform=Resize(cfg.img_size), normalize=cfg.normalize, task=cfg.task)  # as make_datasets resizes
+        m |= evaluate(model, ds, prefix=f"eval_{name}", **kw)
     for s in sparsities(cfg.prune_sparsities) if "test" in r.data else []:
         pruned = copy.deepcopy(model); reached = prune_global(pruned, s)["sparsity"]
         m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw) | {f"test_sparsity{s:g}_reached": reached}
