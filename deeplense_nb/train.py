@@ -26,7 +26,7 @@ from .evaluate import REGRESS_CENTER, predict, lens_metrics, regression_metrics,
 # %% auto #0
 __all__ = ['TASKS', 'SELECT', 'DataConfig', 'OptimConfig', 'TrainConfig', 'named_paths', 'model_kwargs', 'sparsities', 'Resize',
            'task_classes', 'make_datasets', 'build_model', 'save_checkpoint', 'load_checkpoint', 'load_model',
-           'dist_info', 'fit', 'bench_train_step']
+           'init_weights', 'dist_info', 'fit', 'bench_train_step']
 
 # %% ../nbs/06_train.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -81,6 +81,7 @@ class DataConfig(_Config):
 class OptimConfig(DataConfig):
     "How to train: model, optimisation, evaluation."
     model: str = "lens_cnn_tiny"  # models.create name: a lens_* model or any timm model
+    init: str = ""                # start from these weights: a shipped model name, a run folder or a .safetensors file (fine-tuning); '' = random
     model_args: str = ""          # more model keywords 'k=v,...', e.g. 'pos_embed=rope,depth=4' (values read as YAML)
     drop_rate: float = 0.0        # classifier dropout (timm's drop_rate)
     epochs: int = 10              # passes over the training split (the LR schedule spans them all)
@@ -232,6 +233,24 @@ def load_model(path, which: str = "best", device="cpu") -> tuple[torch.nn.Module
     model.load_state_dict(t)
     return model.eval(), cfg
 
+# %% ../nbs/06_train.ipynb #8489703f
+def init_weights(model: torch.nn.Module, source) -> dict:
+    "Load the weights of `source` (shipped model name, run folder or `.safetensors` file) into `model`; returns its metadata."
+    from deeplense_nb.pretrained import _weights_path  # pretrained imports this module
+    p = _weights_path(source)
+    if p.is_dir(): p = p/"checkpoints"/"best.safetensors"
+    if not p.exists(): raise FileNotFoundError(f"init={str(source)!r}: no checkpoint at {p}")
+    t, meta = load_checkpoint(p)
+    if meta.get("kind") == "train_state": t = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
+    own = model.state_dict()
+    bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in t.items() if k in own and v.shape != own[k].shape]
+    bad += [f"{k} missing" for k in own if k not in t] + [f"{k} unexpected" for k in t if k not in own]
+    if bad: raise ValueError(f"init={str(source)!r} ({meta.get('model', '?')}, img_size {meta.get('img_size', '?')}) does not fit this model: "
+                             + "; ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                             + ". Use the same model, model_args, img_size and task.")
+    model.load_state_dict(t)
+    return meta
+
 # %% ../nbs/06_train.ipynb #8d4ce6cd
 def dist_info() -> tuple[int, int, int]:
     "(rank, world_size, local_rank) from torchrun's environment (0, 1, 0 without it)."
@@ -313,6 +332,7 @@ def _setup(cfg: TrainConfig, datasets=None, model=None):
     if not cfg.img_size: r.cfg = cfg = cfg.replace(img_size=r.data_size)
     r.num_classes = len(r.classes) or 1
     r.model = (model if model is not None else build_model(cfg, r.num_classes)).to(r.dev)
+    if cfg.init and model is None: init_weights(r.model, cfg.init)  # a resumed run then overwrites them from `last`
     r.opt = create_optimizer_v2(r.model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     r.sampler = torch.utils.data.DistributedSampler(r.data["train"], r.world, r.rank, shuffle=True, seed=cfg.seed)
     r.spe = max(1, len(r.sampler) // r.bs)  # steps per epoch (the last partial batch is dropped)
