@@ -91,3 +91,19 @@ def test_template_runs_into_a_run_folder(tmp_path, sim):
     with pytest.raises(FileExistsError): run("nbs/experiments/train.ipynb", "tiny", root=tmp_path)
     df = collect_runs(tmp_path)
     assert list(df.index) == ["tiny"] and df.loc["tiny", "status"] == "complete" and 0 <= df.loc["tiny", "test_accuracy"] <= 1
+
+
+def test_init_starts_from_trained_weights(sim, tmp_path):
+    "A run with `init` starts from another run's best weights (fine-tuning); a model that does not fit is refused."
+    from deeplense_nb.train import _setup, make_datasets
+    a = TrainConfig(data=str(sim), out_dir=str(tmp_path / "a"), seed=1, **TINY); fit(a)
+    best = load_checkpoint(tmp_path / "a" / "checkpoints" / "best.safetensors")[0]
+    b = TrainConfig(data=str(sim), out_dir=str(tmp_path / "b"), seed=2, init=str(tmp_path / "a"), **TINY)
+    r = _setup(b)
+    assert all(torch.equal(best[k], v) for k, v in r.model.state_dict().items())
+    fresh = _setup(b.replace(init="", out_dir=str(tmp_path / "c")))
+    assert not all(torch.equal(best[k], v) for k, v in fresh.model.state_dict().items())
+    fit(b)  # and it trains on from there
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["init"] == str(tmp_path / "a")
+    with pytest.raises(ValueError, match="does not fit"):
+        _setup(b.replace(task="binary", out_dir=str(tmp_path / "d")))
