@@ -4,6 +4,7 @@
 
 # %% ../nbs/07a_information.ipynb #311a2f1f
 from __future__ import annotations
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
@@ -12,7 +13,8 @@ from tqdm.auto import tqdm
 from .simulate import get_config, sample_params, render_batch, add_noise, _vortex
 
 # %% auto #0
-__all__ = ['expected_image', 'noise_variance', 'mass_fisher', 'best_mae', 'mae_by_mass', 'plot_mass_information']
+__all__ = ['expected_image', 'noise_variance', 'mass_fisher', 'best_mae', 'mae_by_mass', 'plot_mass_information',
+           'information_report']
 
 # %% ../nbs/07a_information.ipynb #ae2b2287
 def _exposure(params, img) -> torch.Tensor: return params["exposure_time"].to(img).reshape(-1, 1, 1, 1)
@@ -100,3 +102,31 @@ def plot_mass_information(fisher: pd.DataFrame, best: pd.DataFrame | None = None
     b.set(xlabel="true log10 m_a [eV]", ylabel="MAE [dex]", title="error per mass bin")
     fig.tight_layout()
     return fig
+
+# %% ../nbs/07a_information.ipynb #94474aae
+def information_report(config: str = "model_i", models=(), out="results/information", n_images: int = 64, log_ma=None,
+                       img_size: int | None = 64, n_fresh: int = 1000, fresh_seed: int = 20261123, bins: int = 8,
+                       target: float | None = None, seed: int = 0, progress: bool = True) -> dict:
+    "Fisher table, best-estimator and model MAE per mass bin, figure and summary.json for `config` in `out/config`."
+    from deeplense_nb.core import provenance, save_json
+    from deeplense_nb.pretrained import load, fresh_test
+    cfg = get_config(config); out = Path(out)/cfg.name; out.mkdir(parents=True, exist_ok=True)
+    for name in models:
+        sim = load(name, device="cpu")[1]["config"]["sim_config"]
+        if sim != cfg.name: raise ValueError(f"information_report: {name} was trained on {sim!r} images, not {cfg.name!r}")
+    fi = mass_fisher(cfg, n_images, log_ma, img_size=img_size, seed=seed, progress=progress)
+    best = best_mae(fi, seed=seed); rng = fi.attrs["range"]
+    table = mae_by_mass(best.log10_axion_mass, best.estimate, bins, rng).rename(columns=dict(mae="best_estimator", n="n_best"))
+    summary = dict(config=cfg.name, img_size=fi.attrs["img_size"], n_images=n_images, masses=fi.log10_axion_mass.nunique(),
+                   best_estimator_mae_dex=float(best.abs_error.mean()), models={}, **provenance("cpu"))
+    curves = {}
+    for name in models:
+        m = fresh_test(name, n_per_class=n_fresh, seed=fresh_seed, tta=True, device="cpu", progress=progress, out_dir=out/name)
+        p = pd.read_csv(out/name/"predictions_fresh.csv"); curves[name] = (p.target, p.pred)
+        table[name] = mae_by_mass(p.target, p.pred, bins, rng).mae
+        summary["models"][name] = dict(fresh_mae_dex=m["fresh_mae_dex"], fresh_n=m["fresh_n"], fresh_seed=fresh_seed, tta=True)
+    fi.to_csv(out/"fisher.csv", index=False); table.to_csv(out/"mae_by_mass.csv", index=False)
+    fig = plot_mass_information(fi, best, curves, target, bins); fig.savefig(out/"information.png", dpi=110)
+    import matplotlib.pyplot as plt; plt.close(fig)
+    save_json(summary, out/"summary.json")
+    return summary

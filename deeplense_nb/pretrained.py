@@ -133,7 +133,7 @@ def predict(paths, model="model_ii_classifier", out=None, # files or folders; sh
 
 # %% ../nbs/10_pretrained.ipynb #17dd82ec
 def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=None, # fresh data seed != training seed
-               tta: bool = False, device=None, progress: bool = True) -> dict:
+               tta: bool = False, device=None, progress: bool = True, out_dir=None) -> dict: # out_dir: also figures + predictions_fresh.csv
     "Metrics of a model on a freshly simulated test set of its own simulator config (a new seed)."
     import tempfile as _tf
     from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
@@ -147,7 +147,7 @@ def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=
         data = open_dataset(path); s = card["img_size"]
         tf = Resize(s) if data.images.shape[-1] != s else None  # a model trained on resized images (card: data_img_size)
         ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
-        m = evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix="fresh")
+        m = evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix="fresh", out_dir=out_dir)
     return {**m, "fresh_seed": seed, "fresh_n_per_class": n_per_class, "fresh_tta": tta}
 
 # %% ../nbs/10_pretrained.ipynb #7bcb51f4
