@@ -34,7 +34,7 @@ def noise_variance(img: torch.Tensor, params: dict, config) -> torch.Tensor:
 # %% ../nbs/07a_information.ipynb #c7730d9d
 def _with_mass(params: dict, table: pd.DataFrame, cfg, log_ma: float) -> dict:
     "`params` with every image's vortex rebuilt for axion mass 10^log_ma (angle unchanged)."
-    ang = torch.as_tensor(table["vortex_angle"].to_numpy(), dtype=torch.float64)
+    ang = torch.tensor(table["vortex_angle"].to_numpy(), dtype=torch.float64)  # a copy: the column is read-only
     half = torch.full_like(ang, cfg.vortex_half_length_1e22 * 10 ** (-22 - log_ma))
     x, y, m = _vortex(cfg, ang, half)
     return dict(params, sub_x=x, sub_y=y, sub_mass=m)
