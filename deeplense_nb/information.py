@@ -21,15 +21,15 @@ def _exposure(params, img) -> torch.Tensor: return params["exposure_time"].to(im
 
 def expected_image(img: torch.Tensor, params: dict, config) -> torch.Tensor:
     "Mean of `add_noise` around noiseless images `img` (B, 1, H, W): Model I noise returns counts (image × exposure)."
-    cfg = get_config(config)
-    return img * _exposure(params, img) if cfg.noise_model == "model_i" else img
+    cfg = get_config(config); k = 2 if cfg.upstream_double else 1  # upstream II/III: image + image
+    return k * (img * _exposure(params, img) if cfg.noise_model == "model_i" else img)
 
 def noise_variance(img: torch.Tensor, params: dict, config) -> torch.Tensor:
     "Per-pixel variance of `add_noise` around noiseless images `img` (B, 1, H, W), in the units of the noisy image."
-    cfg = get_config(config); t = _exposure(params, img)
-    if cfg.noise_model == "model_i": return 2 * img.abs() * t + (cfg.background_rms * t) ** 2
+    cfg = get_config(config); t = _exposure(params, img); k = 4 if cfg.upstream_double else 1  # image + image: 4x variance
+    if cfg.noise_model == "model_i": return k * (2 * img.abs() * t + (cfg.background_rms * t) ** 2)
     sky = 10 ** (-0.4 * (cfg.sky_brightness - cfg.magnitude_zero_point)) * cfg.pixel_scale**2
-    return img.clamp_min(0) / t + (cfg.num_exposures * cfg.read_noise**2 + t * sky) / t**2
+    return k * (img.clamp_min(0) / t + (cfg.num_exposures * cfg.read_noise**2 + t * sky) / t**2)
 
 # %% ../nbs/07a_information.ipynb #c7730d9d
 def _with_mass(params: dict, table: pd.DataFrame, cfg, log_ma: float) -> dict:
