@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .simulate import get_config, sample_params, render_batch, add_noise, _vortex
+from .simulate import get_config, sample_params, render_batch, _vortex, _ccd_background_sigma
 
 # %% auto #0
 __all__ = ['expected_image', 'noise_variance', 'mass_fisher', 'best_mae', 'mae_by_mass', 'plot_mass_information',
@@ -28,8 +28,7 @@ def noise_variance(img: torch.Tensor, params: dict, config) -> torch.Tensor:
     "Per-pixel variance of `add_noise` around noiseless images `img` (B, 1, H, W), in the units of the noisy image."
     cfg = get_config(config); t = _exposure(params, img); k = 4 if cfg.upstream_double else 1  # image + image: 4x variance
     if cfg.noise_model == "model_i": return k * (2 * img.abs() * t + (cfg.background_rms * t) ** 2)
-    sky = 10 ** (-0.4 * (cfg.sky_brightness - cfg.magnitude_zero_point)) * cfg.pixel_scale**2
-    return k * (img.clamp_min(0) / t + (cfg.num_exposures * cfg.read_noise**2 + t * sky) / t**2)
+    return k * (img.clamp_min(0) / t + _ccd_background_sigma(cfg, t) ** 2)
 
 # %% ../nbs/07a_information.ipynb #c7730d9d
 def _with_mass(params: dict, table: pd.DataFrame, cfg, log_ma: float) -> dict:

@@ -385,6 +385,11 @@ def render_batch(params: dict, config, device=None, psf: bool = True) -> torch.T
     return apply_psf(img, psf_kernel(cfg)) if psf and cfg.psf_fwhm > 0 else img
 
 # %% ../nbs/01_simulate.ipynb #c088fdac
+def _ccd_background_sigma(cfg, t: torch.Tensor) -> torch.Tensor:
+    "CCD background noise per pixel (read-out + sky) in e-/s for total exposure `t`."
+    sky = 10 ** (-0.4 * (cfg.sky_brightness - cfg.magnitude_zero_point)) * cfg.pixel_scale**2
+    return torch.sqrt(cfg.num_exposures * cfg.read_noise**2 + t * sky) / t
+
 def add_noise(img: torch.Tensor, params: dict, config, g: torch.Generator) -> torch.Tensor:
     "Noisy float32 CPU copy of noiseless images (B, 1, H, W), drawn from CPU generator `g`."
     cfg = get_config(config); m = img.detach().to("cpu", torch.float32)
@@ -394,8 +399,7 @@ def add_noise(img: torch.Tensor, params: dict, config, g: torch.Generator) -> to
     if cfg.noise_model == "model_i":
         rate = m.abs().div_(t).sqrt_().mul_(n1).add_(m).add_(n2, alpha=cfg.background_rms).mul_(t).clamp_(min=0)
         return torch.poisson(rate, generator=g)
-    sky = 10 ** (-0.4 * (cfg.sky_brightness - cfg.magnitude_zero_point)) * cfg.pixel_scale**2
-    sigma_bkg = torch.sqrt(cfg.num_exposures * cfg.read_noise**2 + t * sky) / t
+    sigma_bkg = _ccd_background_sigma(cfg, t)
     return m.clamp_min(0).div_(t).sqrt_().mul_(n2).addcmul_(n1, sigma_bkg).add_(m)  # shot noise √(m t)/t
 
 # %% ../nbs/01_simulate.ipynb #69e9477e

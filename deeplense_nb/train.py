@@ -220,15 +220,20 @@ def load_checkpoint(path, device="cpu") -> tuple[dict, dict]:
         return {k: f.get_tensor(k) for k in f.keys()}, meta
 
 # %% ../nbs/06_train.ipynb #b4b3a27b
-def load_model(path, which: str = "best", device="cpu") -> tuple[torch.nn.Module, TrainConfig]:
-    "Rebuild a trained model (eval mode) and its config from a run folder or a `.safetensors` weights file."
+def _model_weights(path, which: str = "best", device="cpu", who: str = "load_model") -> tuple[dict, dict, Path]:
+    "Model tensors, metadata and file of a run folder's `which` checkpoint or a `.safetensors` file (`last`: its model part)."
     path = Path(path)
     if path.is_dir(): path = path/"checkpoints"/f"{which}.safetensors"
-    if not path.exists(): raise FileNotFoundError(f"load_model: no checkpoint at {path}; train first or pass a .safetensors file")
+    if not path.exists(): raise FileNotFoundError(f"{who}: no checkpoint at {path}; train first or pass a .safetensors file")
     t, meta = load_checkpoint(path, device)
+    if meta.get("kind") == "train_state": t = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
+    return t, meta, path
+
+def load_model(path, which: str = "best", device="cpu") -> tuple[torch.nn.Module, TrainConfig]:
+    "Rebuild a trained model (eval mode) and its config from a run folder or a `.safetensors` weights file."
+    t, meta, path = _model_weights(path, which, device, "load_model")
     if "config" not in meta: raise ValueError(f"load_model: {path} has no deeplense_nb config metadata")
     cfg = TrainConfig.from_dict(meta["config"])
-    if meta.get("kind") == "train_state": t = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
     model = build_model(cfg, meta["num_classes"]).to(device)
     model.load_state_dict(t)
     return model.eval(), cfg
@@ -237,11 +242,7 @@ def load_model(path, which: str = "best", device="cpu") -> tuple[torch.nn.Module
 def init_weights(model: torch.nn.Module, source) -> dict:
     "Load the weights of `source` (shipped model name, run folder or `.safetensors` file) into `model`; returns its metadata."
     from deeplense_nb.pretrained import _weights_path  # pretrained imports this module
-    p = _weights_path(source)
-    if p.is_dir(): p = p/"checkpoints"/"best.safetensors"
-    if not p.exists(): raise FileNotFoundError(f"init={str(source)!r}: no checkpoint at {p}")
-    t, meta = load_checkpoint(p)
-    if meta.get("kind") == "train_state": t = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
+    t, meta, _ = _model_weights(_weights_path(source), who=f"init={str(source)!r}")
     own = model.state_dict()
     bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in t.items() if k in own and v.shape != own[k].shape]
     bad += [f"{k} missing" for k in own if k not in t] + [f"{k} unexpected" for k in t if k not in own]
