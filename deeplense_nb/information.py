@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from .simulate import get_config, sample_params, render_batch, _vortex, _ccd_background_sigma
 
 # %% auto #0
-__all__ = ['expected_image', 'noise_variance', 'mass_fisher', 'best_mae', 'mae_by_mass', 'plot_mass_information',
-           'information_report']
+__all__ = ['NUISANCE', 'expected_image', 'noise_variance', 'marginal_sigma', 'mass_fisher', 'best_mae', 'mae_by_mass',
+           'plot_mass_information', 'information_report']
 
 # %% ../nbs/07a_information.ipynb #ae2b2287
 def _exposure(params, img) -> torch.Tensor: return params["exposure_time"].to(img).reshape(-1, 1, 1, 1)
@@ -31,42 +31,71 @@ def noise_variance(img: torch.Tensor, params: dict, config) -> torch.Tensor:
     return k * (img.clamp_min(0) / t + _ccd_background_sigma(cfg, t) ** 2)
 
 # %% ../nbs/07a_information.ipynb #c7730d9d
-def _with_mass(params: dict, table: pd.DataFrame, cfg, log_ma: float) -> dict:
-    "`params` with every image's vortex rebuilt for axion mass 10^log_ma (angle unchanged)."
-    ang = torch.tensor(table["vortex_angle"].to_numpy(), dtype=torch.float64)  # a copy: the column is read-only
+NUISANCE = ("source_x", "source_y", "vortex_angle", "log_exposure")
+_STEP = dict(source_x=1e-3, source_y=1e-3, vortex_angle=1e-3, log_exposure=1e-3)  # arcsec, arcsec, radian, dex
+
+def _with_mass(params: dict, table: pd.DataFrame, cfg, log_ma: float, d_angle: float = 0.) -> dict:
+    "`params` with every image's vortex rebuilt for axion mass 10^log_ma (angle turned by `d_angle` radians)."
+    ang = torch.tensor(table["vortex_angle"].to_numpy(), dtype=torch.float64) + d_angle  # a copy: the column is read-only
     half = torch.full_like(ang, cfg.vortex_half_length_1e22 * 10 ** (-22 - log_ma))
     x, y, m = _vortex(cfg, ang, half)
     return dict(params, sub_x=x, sub_y=y, sub_mass=m)
 
+def _moved(params: dict, table: pd.DataFrame, cfg, log_ma: float, name: str, s: float) -> dict:
+    "`params` at mass 10^log_ma with nuisance parameter `name` moved by `s`."
+    p = _with_mass(params, table, cfg, log_ma, s if name == "vortex_angle" else 0.)
+    if name in ("source_x", "source_y"): p[name] = params[name] + s
+    elif name == "log_exposure": p["exposure_time"] = params["exposure_time"] * 10 ** s
+    elif name != "vortex_angle": raise ValueError(f"mass_fisher: unknown nuisance {name!r}; pick from {NUISANCE}")
+    return p
+
+def marginal_sigma(fisher: torch.Tensor) -> torch.Tensor:
+    "σ of parameter 0 with the others unknown, from Fisher matrices (..., P, P): 1/√(F₀₀ − F₀ₙ Fₙₙ⁻¹ Fₙ₀)."
+    d = fisher.diagonal(dim1=-2, dim2=-1).clamp_min(1e-300).sqrt()
+    c = fisher / (d[..., :, None] * d[..., None, :])  # unit diagonal: conditioning independent of the units
+    cond = c[..., :1, :1] - c[..., :1, 1:] @ torch.linalg.pinv(c[..., 1:, 1:], hermitian=True, rtol=1e-10) @ c[..., 1:, :1]
+    return 1 / (d[..., 0] * cond[..., 0, 0].clamp_min(1e-300).sqrt())
+
 def mass_fisher(config="model_i", n_images: int = 32, log_ma=None, delta: float = 0.01, img_size: int | None = None,
-                seed: int = 0, device="cpu", progress: bool = True) -> pd.DataFrame:
+                seed: int = 0, device="cpu", nuisance=NUISANCE, progress: bool = True) -> pd.DataFrame:
     "Fisher information about log10 m_a of `n_images` axion lenses at each mass of `log_ma`: one row per image and mass."
     cfg = get_config(config, dtype="float64")
     if not cfg.noise: raise ValueError(f"mass_fisher: {cfg.name} has noise=False, so every image is infinitely informative")
     if delta <= 0: raise ValueError(f"mass_fisher: delta={delta} must be > 0 (dex)")
+    nuisance = tuple(nuisance)
+    for n in nuisance:
+        if n not in NUISANCE: raise ValueError(f"mass_fisher: unknown nuisance {n!r}; pick from {NUISANCE}")
     grid = np.linspace(*cfg.log10_axion_mass_range, 21) if log_ma is None else np.atleast_1d(np.asarray(log_ma, float))
     params, table, _ = sample_params(cfg, ["axion"] * n_images, seed)
     side = img_size or cfg.npix; k = (cfg.npix / side) ** 2  # pixels averaged into one
     shrink = (lambda a: F.interpolate(a, size=(side, side), mode="area")) if side != cfg.npix else (lambda a: a)
+    mean = lambda p: expected_image(render_batch(p, cfg, device).double().cpu(), p, cfg)
     rows = []
     for th in tqdm(grid, desc=f"Fisher {cfg.name}", disable=not progress):
         lo, hi = (render_batch(_with_mass(params, table, cfg, th + s), cfg, device).double().cpu() for s in (-delta, delta))
         m = (lo + hi) / 2
-        dmu = (expected_image(hi, params, cfg) - expected_image(lo, params, cfg)) / (2 * delta)
-        fisher = (shrink(dmu) ** 2 / (shrink(noise_variance(m, params, cfg)) / k)).sum((1, 2, 3)).numpy()
-        rows.append(pd.DataFrame(dict(image=np.arange(n_images), log10_axion_mass=th, fisher=fisher,
-                                      sigma_dex=1 / np.sqrt(np.maximum(fisher, 1e-300)))))
+        jac = [(expected_image(hi, params, cfg) - expected_image(lo, params, cfg)) / (2 * delta)]  # ∂μ/∂θ, then nuisances
+        for n in nuisance:
+            h = _STEP[n]; jac.append((mean(_moved(params, table, cfg, th, n, h)) - mean(_moved(params, table, cfg, th, n, -h))) / (2 * h))
+        J = shrink(torch.cat(jac, 1)); w = J / (shrink(noise_variance(m, params, cfg)) / k)
+        fm = torch.einsum("bphw,bqhw->bpq", J, w)  # Fisher matrix per image (mass first)
+        fisher = fm[:, 0, 0].numpy()
+        row = dict(image=np.arange(n_images), log10_axion_mass=th, fisher=fisher, sigma_dex=1 / np.sqrt(np.maximum(fisher, 1e-300)))
+        if nuisance: row["sigma_marginal_dex"] = marginal_sigma(fm).numpy()
+        rows.append(pd.DataFrame(row))
     out = pd.concat(rows, ignore_index=True)
-    out.attrs = dict(config=cfg.name, img_size=side, range=tuple(cfg.log10_axion_mass_range), seed=seed, delta=delta)
+    out.attrs = dict(config=cfg.name, img_size=side, range=tuple(cfg.log10_axion_mass_range), seed=seed, delta=delta, nuisance=nuisance)
     return out
 
+
 # %% ../nbs/07a_information.ipynb #6fbcef89
-def best_mae(fisher: pd.DataFrame, n_draws: int = 2000, n_grid: int = 801, seed: int = 0) -> pd.DataFrame:
+def best_mae(fisher: pd.DataFrame, n_draws: int = 2000, n_grid: int = 801, seed: int = 0, column: str = "sigma_dex") -> pd.DataFrame:
     "True mass, best estimate and absolute error (dex) of the posterior median for each image of `mass_fisher` output."
+    if column not in fisher: raise ValueError(f"best_mae: no column {column!r} in the Fisher table (has {list(fisher.columns)})")
     lo, hi = fisher.attrs.get("range", (fisher.log10_axion_mass.min(), fisher.log10_axion_mass.max()))
     rng, fine, out = np.random.default_rng(seed), np.linspace(lo, hi, n_grid), []
     for i, d in fisher.sort_values("log10_axion_mass").groupby("image"):
-        sig = lambda th: np.exp(np.interp(th, d.log10_axion_mass, np.log(d.sigma_dex)))
+        sig = lambda th: np.exp(np.interp(th, d.log10_axion_mass, np.log(d[column])))
         th = rng.uniform(lo, hi, n_draws); y = th + sig(th) * rng.standard_normal(n_draws)
         s = sig(fine); lp = -0.5 * ((y[:, None] - fine) / s) ** 2 - np.log(s)
         cdf = np.cumsum(np.exp(lp - lp.max(1, keepdims=True)), 1); cdf /= cdf[:, -1:]
@@ -84,14 +113,17 @@ def mae_by_mass(true, pred, bins: int = 8, range=(-24.0, -22.0)) -> pd.DataFrame
 # %% ../nbs/07a_information.ipynb #d503d211
 def plot_mass_information(fisher: pd.DataFrame, best: pd.DataFrame | None = None, models: dict | None = None,
                           target: float | None = None, bins: int = 8):
-    "Cramér–Rao error per mass, and MAE per mass bin of the best estimator (`best_mae`) and of `models` {name: (true, pred)}."
+    "Cramér–Rao error per mass, and MAE per mass bin of the best estimator (`best_mae`; its `estimate_marginal` column too) and of `models` {name: (true, pred)}."
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     q = fisher.groupby("log10_axion_mass").sigma_dex.quantile([0.1, 0.5, 0.9]).unstack()
-    a.fill_between(q.index, q[0.1], q[0.9], alpha=0.3, label="10–90 % of images"); a.plot(q.index, q[0.5], "o-", label="median")
-    a.set(yscale="log", xlabel="log10 m_a [eV]", ylabel="σ_CRB [dex]", title=f"{fisher.attrs.get('config', '')} at {fisher.attrs.get('img_size', '')} px: all else known")
+    a.fill_between(q.index, q[0.1], q[0.9], alpha=0.3, label="10–90 % of images"); a.plot(q.index, q[0.5], "o-", label="median, all else known")
+    if "sigma_marginal_dex" in fisher:
+        a.plot(q.index, fisher.groupby("log10_axion_mass").sigma_marginal_dex.median(), "s--", ms=4, label="median, nuisances unknown")
+    a.set(yscale="log", xlabel="log10 m_a [eV]", ylabel="σ_CRB [dex]", title=f"{fisher.attrs.get('config', '')} at {fisher.attrs.get('img_size', '')} px")
     rng = fisher.attrs.get("range", (-24.0, -22.0)); curves = {}
     if best is not None: curves["best estimator"] = (best.log10_axion_mass, best.estimate)
+    if best is not None and "estimate_marginal" in best: curves["best, nuisances unknown"] = (best.log10_axion_mass, best.estimate_marginal)
     for name, (t, p) in (models or {}).items(): curves[name] = (t, p)
     for name, (t, p) in curves.items():
         m = mae_by_mass(t, p, bins, rng); b.plot(m.mass, m.mae, "o-", label=f"{name} (MAE {np.mean(np.abs(np.asarray(p) - np.asarray(t))):.3f})")
@@ -106,7 +138,7 @@ def plot_mass_information(fisher: pd.DataFrame, best: pd.DataFrame | None = None
 def information_report(config: str = "model_i", models=(), out="results/information", n_images: int = 64, log_ma=None,
                        img_size: int | None = 64, n_fresh: int = 1000, fresh_seed: int = 20261123, bins: int = 8,
                        target: float | None = None, seed: int = 0, progress: bool = True) -> dict:
-    "Fisher table, best-estimator and model MAE per mass bin, figure and summary.json for `config` in `out/config`."
+    "Fisher table, best-estimator (all else known, and nuisances unknown) and model MAE per mass bin, figure and summary.json for `config` in `out/config`."
     from deeplense_nb.core import provenance, save_json
     from deeplense_nb.pretrained import load, fresh_test
     cfg = get_config(config); out = Path(out)/cfg.name; out.mkdir(parents=True, exist_ok=True)
@@ -115,9 +147,12 @@ def information_report(config: str = "model_i", models=(), out="results/informat
         if sim != cfg.name: raise ValueError(f"information_report: {name} was trained on {sim!r} images, not {cfg.name!r}")
     fi = mass_fisher(cfg, n_images, log_ma, img_size=img_size, seed=seed, progress=progress)
     best = best_mae(fi, seed=seed); rng = fi.attrs["range"]
+    marg = best_mae(fi, seed=seed, column="sigma_marginal_dex"); best["estimate_marginal"] = marg.estimate  # same draws
     table = mae_by_mass(best.log10_axion_mass, best.estimate, bins, rng).rename(columns=dict(mae="best_estimator", n="n_best"))
+    table.insert(2, "best_nuisances_unknown", mae_by_mass(best.log10_axion_mass, marg.estimate, bins, rng).mae)
     summary = dict(config=cfg.name, img_size=fi.attrs["img_size"], n_images=n_images, masses=fi.log10_axion_mass.nunique(),
-                   best_estimator_mae_dex=float(best.abs_error.mean()), models={}, **provenance("cpu"))
+                   best_estimator_mae_dex=float(best.abs_error.mean()), best_nuisances_unknown_mae_dex=float(marg.abs_error.mean()),
+                   nuisance=list(fi.attrs["nuisance"]), models={}, **provenance("cpu"))
     curves = {}
     for name in models:
         m = fresh_test(name, n_per_class=n_fresh, seed=fresh_seed, tta=True, device="cpu", progress=progress, out_dir=out/name)
