@@ -16,6 +16,8 @@ help:
 	@echo "make export  regenerate deeplense_nb/ and README.md from nbs/ and clean the notebooks"
 
 $(STAMP): settings.ini setup.py
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); if [ "$$free" -lt 7 ] && [ ! -x $(BIN)/python ]; then \
+	  echo "make: only $$free GB free on this disk; the pinned toolchain (PyTorch with CUDA libraries) needs about 7 GB in .venv" >&2; exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
