@@ -41,14 +41,20 @@ def cmd_simulate(a):
 def sim_overrides(a) -> dict:
     "LensConfig overrides from the simulate flags: the upstream-quirk switches and `--set field=value`."
     from deeplense_nb.simulate import LensConfig
-    import dataclasses, yaml
-    o = {k: yaml.safe_load(v) for k, v in (_kv(s) for s in a.set or [])}
+    import dataclasses
+    o = {k: _value(v) for k, v in (_kv(s) for s in a.set or [])}
     if a.einstein_convention: o["einstein_convention"] = a.einstein_convention
     if a.noise is not None: o["noise"] = a.noise
     if a.upstream_double: o["upstream_double"] = True
     bad = sorted(set(o) - {f.name for f in dataclasses.fields(LensConfig)})
     if bad: raise ValueError(f"unknown simulation setting(s) {bad}; see `deeplense_nb.simulate.LensConfig`")
     return o
+
+def _value(v: str):
+    "A `--set` value read as YAML; '(a, b)' is a tuple, as Python and the LensConfig defaults write it."
+    import yaml
+    v = v.strip()
+    return yaml.safe_load(f"[{v[1:-1]}]" if v.startswith("(") and v.endswith(")") else v)
 
 def _kv(s):
     if "=" not in s: raise ValueError(f"--set {s!r}: write field=value, e.g. --set n_cdm=50")
