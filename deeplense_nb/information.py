@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from .simulate import get_config, sample_params, render_batch, _vortex, _ccd_background_sigma
 
 # %% auto #0
-__all__ = ['NUISANCE', 'expected_image', 'noise_variance', 'marginal_sigma', 'mass_fisher', 'best_mae', 'mae_by_mass',
-           'plot_mass_information', 'information_report']
+__all__ = ['NUISANCE', 'expected_image', 'noise_variance', 'marginal_sigma', 'mass_fisher', 'information_map',
+           'plot_information_map', 'best_mae', 'mae_by_mass', 'plot_mass_information', 'information_report']
 
 # %% ../nbs/07a_information.ipynb #ae2b2287
 def _exposure(params, img) -> torch.Tensor: return params["exposure_time"].to(img).reshape(-1, 1, 1, 1)
@@ -49,6 +49,11 @@ def _moved(params: dict, table: pd.DataFrame, cfg, log_ma: float, name: str, s: 
     elif name != "vortex_angle": raise ValueError(f"mass_fisher: unknown nuisance {name!r}; pick from {NUISANCE}")
     return p
 
+def _mass_derivative(params: dict, table: pd.DataFrame, cfg, log_ma: float, delta: float, device) -> tuple:
+    "Noiseless images at 10^log_ma and ∂μ/∂θ of their expected noisy images (central differences of ±`delta` dex)."
+    lo, hi = (render_batch(_with_mass(params, table, cfg, log_ma + s), cfg, device).double().cpu() for s in (-delta, delta))
+    return (lo + hi) / 2, (expected_image(hi, params, cfg) - expected_image(lo, params, cfg)) / (2 * delta)
+
 def marginal_sigma(fisher: torch.Tensor) -> torch.Tensor:
     "σ of parameter 0 with the others unknown, from Fisher matrices (..., P, P): 1/√(F₀₀ − F₀ₙ Fₙₙ⁻¹ Fₙ₀)."
     d = fisher.diagonal(dim1=-2, dim2=-1).clamp_min(1e-300).sqrt()
@@ -72,9 +77,8 @@ def mass_fisher(config="model_i", n_images: int = 32, log_ma=None, delta: float 
     mean = lambda p: expected_image(render_batch(p, cfg, device).double().cpu(), p, cfg)
     rows = []
     for th in tqdm(grid, desc=f"Fisher {cfg.name}", disable=not progress):
-        lo, hi = (render_batch(_with_mass(params, table, cfg, th + s), cfg, device).double().cpu() for s in (-delta, delta))
-        m = (lo + hi) / 2
-        jac = [(expected_image(hi, params, cfg) - expected_image(lo, params, cfg)) / (2 * delta)]  # ∂μ/∂θ, then nuisances
+        m, dmu = _mass_derivative(params, table, cfg, th, delta, device)
+        jac = [dmu]  # ∂μ/∂θ, then the nuisances
         for n in nuisance:
             h = _STEP[n]; jac.append((mean(_moved(params, table, cfg, th, n, h)) - mean(_moved(params, table, cfg, th, n, -h))) / (2 * h))
         J = shrink(torch.cat(jac, 1)); w = J / (shrink(noise_variance(m, params, cfg)) / k)
@@ -87,6 +91,34 @@ def mass_fisher(config="model_i", n_images: int = 32, log_ma=None, delta: float 
     out.attrs = dict(config=cfg.name, img_size=side, range=tuple(cfg.log10_axion_mass_range), seed=seed, delta=delta, nuisance=nuisance)
     return out
 
+
+# %% ../nbs/07a_information.ipynb #baefe8b2
+def information_map(config="model_i", log_ma: float = -23.4, n_images: int = 2, seed: int = 0, delta: float = 0.01,
+                    device="cpu") -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame]:
+    "Expected noisy images, per-pixel Fisher information (∂μ/∂θ)²/v about log10 m_a (both (B, H, W)) and the parameter table."
+    cfg = get_config(config, dtype="float64")
+    if not cfg.noise: raise ValueError(f"information_map: {cfg.name} has noise=False, so every image is infinitely informative")
+    params, table, _ = sample_params(cfg, ["axion"] * n_images, seed)
+    m, dmu = _mass_derivative(params, table, cfg, log_ma, delta, device)
+    return expected_image(m, params, cfg)[:, 0], (dmu ** 2 / noise_variance(m, params, cfg))[:, 0], table
+
+def plot_information_map(config="model_i", log_ma=(-23.6, -23.4, -23.2), n_images: int = 2, seed: int = 0):
+    "Rows: masses; columns: each image and its information map, the vortex drawn in green, F (total) in the title."
+    import matplotlib.pyplot as plt
+    cfg = get_config(config); log_ma = list(np.atleast_1d(log_ma)); c = (cfg.npix - 1) / 2
+    fig, ax = plt.subplots(len(log_ma), 2 * n_images, figsize=(2.6 * 2 * n_images, 2.6 * len(log_ma)), squeeze=False)
+    for r, th in enumerate(log_ma):
+        img, info, table = information_map(cfg, th, n_images, seed)
+        half = cfg.vortex_half_length_1e22 * 10 ** (-22 - th) / cfg.pixel_scale  # pixels
+        for j in range(n_images):
+            a, b = ax[r, 2 * j], ax[r, 2 * j + 1]; ang = table.vortex_angle[j]
+            a.imshow(img[j], cmap="magma"); b.imshow(info[j], cmap="viridis")
+            a.set_title(f"log10 m_a = {th:g}", fontsize=9); b.set_title(f"F = {float(info[j].sum()):.0f} /dex²", fontsize=9)
+            for x in (a, b):
+                x.plot([c - half * np.cos(ang), c + half * np.cos(ang)], [c - half * np.sin(ang), c + half * np.sin(ang)], "g-", lw=0.8)
+                x.set_axis_off()
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/07a_information.ipynb #6fbcef89
 def best_mae(fisher: pd.DataFrame, n_draws: int = 2000, n_grid: int = 801, seed: int = 0, column: str = "sigma_dex") -> pd.DataFrame:
