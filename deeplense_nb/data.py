@@ -216,14 +216,22 @@ def simulate_dataset(config="model_ii", # a config name (simulate.CONFIGS) or a 
     return out
 
 # %% ../nbs/02_data.ipynb #2d36691c
-NORMALIZE_MODES = ("minmax", "standard", "none")
+NORMALIZE_MODES = ("minmax", "standard", "asinh", "none")
+
+def _asinh_stretch(y: torch.Tensor, dims: tuple) -> torch.Tensor:
+    "asinh((x - background) / noise) per image, background = median, noise = 1.4826 MAD (at least 1e-3 of the peak)."
+    f = y.reshape(*y.shape[:y.ndim - len(dims)], -1)
+    med = f.median(-1, keepdim=True).values; mad = (f - med).abs().median(-1, keepdim=True).values * 1.4826
+    soft = torch.maximum(mad, (f.amax(-1, keepdim=True) - med) * 1e-3).clamp_min(1e-300)
+    return torch.asinh((f - med) / soft).reshape(y.shape)
 
 def normalize_image(x, mode: str = "minmax"): # tensor or array (..., C, H, W); per image = over the last 3 axes
-    "Normalise each image: 'minmax' to [0, 1], 'standard' to zero mean / unit std, or 'none'; flat images -> 0."
+    "Normalise each image: 'minmax' to [0, 1], 'standard' to zero mean / unit std, 'asinh' (faint light lifted) to at most 1, or 'none'; flat images -> 0."
     if mode not in NORMALIZE_MODES: raise ValueError(f"normalize={mode!r}: choose one of {NORMALIZE_MODES}")
     if mode == "none": return x
     t = torch.as_tensor(x); dims = tuple(range(max(t.ndim - 3, 0), t.ndim)); y = t.double()
-    if mode == "minmax":
+    if mode == "asinh": y = _asinh_stretch(y, dims)
+    if mode in ("minmax", "asinh"):
         lo, hi = y.amin(dims, keepdim=True), y.amax(dims, keepdim=True); shift, scale = lo, hi - lo
     else: shift, scale = y.mean(dims, keepdim=True), y.std(dims, keepdim=True, unbiased=False)
     y = torch.where(scale > 0, (y - shift) / scale.clamp_min(1e-300), torch.zeros_like(y))

@@ -72,7 +72,7 @@ class DataConfig(_Config):
     val_fraction: float = 0.1     # share of data used for validation = model selection (never the test set)
     test_fraction: float = 0.1    # share of data held out for the final test when test_data == ''
     task: str = "classify"        # 'classify' axion/cdm/no_sub, 'binary' substructure vs none, 'regress' log10 axion mass
-    normalize: str = "minmax"     # per-image normalisation: 'minmax', 'standard' or 'none'
+    normalize: str = "minmax"     # per-image normalisation: 'minmax', 'standard', 'asinh' or 'none'
     augment: str = "d4"           # training augmentations (augment.build_transform), e.g. 'd4+noise0.02'; 'none'
     img_size: int = 0             # model input side in pixels; 0 = the data's image side
 

@@ -159,7 +159,7 @@ def test_lens_dataset_pickles_without_copying(full):
     assert torch.equal(ds2[5][0], ds[5][0])
 
 
-@pytest.mark.parametrize("mode", ["minmax", "standard", "none"])
+@pytest.mark.parametrize("mode", ["minmax", "standard", "asinh", "none"])
 def test_normalize_never_nan(mode):
     for x in (torch.zeros(1, 8, 8), torch.full((3, 1, 4, 4), 5.0), torch.tensor([[[1e-45, 0.0]]]),
               torch.tensor([[[-3e38, 3e38]]]), torch.randn(2, 1, 5, 5) * 1e30):
