@@ -46,8 +46,14 @@ def _moved(params: dict, table: pd.DataFrame, cfg, log_ma: float, name: str, s: 
     p = _with_mass(params, table, cfg, log_ma, s if name == "vortex_angle" else 0.)
     if name in ("source_x", "source_y"): p[name] = params[name] + s
     elif name == "log_exposure": p["exposure_time"] = params["exposure_time"] * 10 ** s
-    elif name != "vortex_angle": raise ValueError(f"mass_fisher: unknown nuisance {name!r}; pick from {NUISANCE}")
     return p
+
+def _nuisance_derivative(params: dict, table: pd.DataFrame, cfg, log_ma: float, name: str, device) -> torch.Tensor:
+    "∂μ/∂(nuisance `name`) at mass 10^log_ma (central differences of ±`_STEP[name]`)."
+    h = _STEP[name]; up, down = (_moved(params, table, cfg, log_ma, name, s) for s in (h, -h))
+    render = lambda p: render_batch(p, cfg, device).double().cpu()
+    img_up = render(up); img_down = img_up if name == "log_exposure" else render(down)  # exposure leaves the noiseless image as it is
+    return (expected_image(img_up, up, cfg) - expected_image(img_down, down, cfg)) / (2 * h)
 
 def _mass_derivative(params: dict, table: pd.DataFrame, cfg, log_ma: float, delta: float, device) -> tuple:
     "Noiseless images at 10^log_ma and ∂μ/∂θ of their expected noisy images (central differences of ±`delta` dex)."
@@ -74,13 +80,10 @@ def mass_fisher(config="model_i", n_images: int = 32, log_ma=None, delta: float 
     params, table, _ = sample_params(cfg, ["axion"] * n_images, seed)
     side = img_size or cfg.npix; k = (cfg.npix / side) ** 2  # pixels averaged into one
     shrink = (lambda a: F.interpolate(a, size=(side, side), mode="area")) if side != cfg.npix else (lambda a: a)
-    mean = lambda p: expected_image(render_batch(p, cfg, device).double().cpu(), p, cfg)
     rows = []
     for th in tqdm(grid, desc=f"Fisher {cfg.name}", disable=not progress):
         m, dmu = _mass_derivative(params, table, cfg, th, delta, device)
-        jac = [dmu]  # ∂μ/∂θ, then the nuisances
-        for n in nuisance:
-            h = _STEP[n]; jac.append((mean(_moved(params, table, cfg, th, n, h)) - mean(_moved(params, table, cfg, th, n, -h))) / (2 * h))
+        jac = [dmu] + [_nuisance_derivative(params, table, cfg, th, n, device) for n in nuisance]  # ∂μ/∂θ, then the nuisances
         J = shrink(torch.cat(jac, 1)); w = J / (shrink(noise_variance(m, params, cfg)) / k)
         fm = torch.einsum("bphw,bqhw->bpq", J, w)  # Fisher matrix per image (mass first)
         fisher = fm[:, 0, 0].numpy()

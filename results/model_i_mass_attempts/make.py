@@ -3,7 +3,6 @@
 Run from the repository root: `.venv/bin/python results/model_i_mass_attempts/make.py`.
 """
 from pathlib import Path
-import json
 import numpy as np
 import pandas as pd
 import matplotlib; matplotlib.use("Agg")
@@ -22,13 +21,11 @@ RUNS = {  # run folder: what it tried
 rows, bins = [], {}
 table = collect_runs("runs")
 for run, what in RUNS.items():
-    d = Path("runs") / run
-    if not (d / "metrics.json").exists(): print(f"skip {run}: no metrics.json"); continue
-    m, p = json.loads((d / "metrics.json").read_text()), pd.read_csv(d / "predictions_test.csv")
-    r = table.loc[run]
+    if run not in table.index or table.status[run] != "complete": print(f"skip {run}: no metrics.json"); continue
+    r, p = table.loc[run], pd.read_csv(Path("runs") / run / "predictions_test.csv")  # r: the run's params and metrics
     rows.append(dict(run=run, what=what, model=r["model"], img_size=r["img_size"], normalize=r["normalize"], epochs=r["epochs"],
-                     init=r.get("init", ""), data=Path(str(r["data"])).name, val_mae_dex=m["val_mae_dex"], test_mae_dex=m["test_mae_dex"],
-                     test_n=m["test_n"], commit=m.get("git_commit", "")))
+                     init=r.get("init", ""), data=Path(str(r["data"])).name, val_mae_dex=r["val_mae_dex"], test_mae_dex=r["test_mae_dex"],
+                     test_n=int(r["test_n"]), commit=r.get("git_commit", "")))
     bins[run] = mae_by_mass(p.target, p.pred)
 floor = pd.read_csv("results/information/model_i/mae_by_mass.csv")
 df = pd.DataFrame(rows); df.to_csv(OUT / "attempts.csv", index=False)
