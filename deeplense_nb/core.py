@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #e40689fe
 from __future__ import annotations
-import hashlib, json, os, platform, random, subprocess, time
+import hashlib, json, os, platform, random, stat, subprocess, time
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TO_ID', 'device', 'seed_everything', 'derive_seed', 'sha256_file', 'save_json', 'load_json',
-           'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range']
+__all__ = ['CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file', 'save_json',
+           'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range', 'regular_file',
+           'open_regular', 'check_apart', 'load_yaml']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -19,12 +20,17 @@ CLASS_TO_ID = {c: i for i, c in enumerate(CLASSES)}
 
 # %% ../nbs/00_core.ipynb #b35dd289
 def device(name: str | None = None) -> torch.device:
-    "The requested device, or the best available one: cuda > mps > cpu."
-    if name not in (None, "", "auto"): return torch.device(name)
-    if torch.cuda.is_available(): return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available(): return torch.device("mps")
-    return torch.device("cpu")
+    "The requested device (checked: a known type that exists here), or the best available one: cuda > mps > cpu."
+    mps = getattr(torch.backends, "mps", None); has_mps = mps is not None and mps.is_available()
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    here = ["auto", "cpu"] + (["cuda", "cuda:N"] if torch.cuda.is_available() else []) + (["mps"] if has_mps else [])
+    try: d = torch.device(name)
+    except (RuntimeError, TypeError, ValueError): d = None
+    ok = d is not None and (d.type == "cpu" or (d.type == "cuda" and torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count())
+                            or (d.type == "mps" and has_mps))
+    if not ok: raise ValueError(f"device={name!r} is not a device available here; choose one of {', '.join(here)}")
+    return d
 
 # %% ../nbs/00_core.ipynb #01ab8350
 def seed_everything(seed: int) -> torch.Generator:
@@ -112,3 +118,56 @@ def shard_range(n_items: int, shard=None) -> range:
     "The contiguous slice of `range(n_items)` that shard `i/n` owns (shards cover every item exactly once)."
     i, n = parse_shard(shard)
     return range(n_items * i // n, n_items * (i + 1) // n)
+
+# %% ../nbs/00_core.ipynb #5af3c0a2
+LIMITS = dict(max_pixels=int(os.environ.get("DEEPLENSE_MAX_PIXELS", 1 << 24)),  # values in one image (4096 x 4096)
+              max_items=64,  # items of a pickled object array ([image, axion_mass] has 2)
+              max_yaml_bytes=1 << 20)  # a parameter file
+
+def _kind(mode: int) -> str:
+    return next((k for t, k in [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")] if t(mode)), "not a regular file")
+
+def regular_file(path, what: str = "file") -> Path:
+    "`path` if it is an existing regular file (symlinks followed); else a one-line error naming it and what it is."
+    path = Path(path)
+    try: st = os.stat(path)
+    except FileNotFoundError: raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except OSError as e: raise ValueError(f"{what} {path} cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode): raise ValueError(f"{what} {path} is {_kind(st.st_mode)}, not a regular file")
+    return path
+
+# %% ../nbs/00_core.ipynb #5af3c0a3
+def open_regular(path, what: str = "file"):
+    "Open `path` for binary reading only once the open file itself is a regular file (never blocks on a FIFO)."
+    try: fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError: raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except OSError as e: raise ValueError(f"{what} {path} cannot be opened ({e.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode): os.close(fd); raise ValueError(f"{what} {path} is {_kind(mode)}, not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+# %% ../nbs/00_core.ipynb #5af3c0a5
+def check_apart(a, b, what_a: str = "source", what_b: str = "output"):
+    "Refuse two folders where one is (or is inside) the other: writing one would change the other."
+    ra, rb = Path(a).resolve(), Path(b).resolve()
+    if ra == rb or ra in rb.parents or rb in ra.parents:
+        inner = f"{what_b} {b} is inside {what_a} {a}" if ra in rb.parents else f"{what_a} {a} is inside {what_b} {b}" if rb in ra.parents \
+            else f"{what_a} and {what_b} are the same folder {a}"
+        raise ValueError(f"{inner}; choose an {what_b} folder outside it")
+
+def load_yaml(path, what: str = "config file") -> dict:
+    "A YAML mapping from a regular file of at most `LIMITS['max_yaml_bytes']`; any problem is one line naming the file."
+    import yaml
+    with open_regular(path, what) as f: text = f.read(LIMITS["max_yaml_bytes"] + 1)
+    if len(text) > LIMITS["max_yaml_bytes"]: raise ValueError(f"{what} {path} is over {LIMITS['max_yaml_bytes']} bytes; not a parameter file")
+    try: d = yaml.safe_load(text.decode("utf-8"))
+    except UnicodeDecodeError: raise ValueError(f"{what} {path} is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        m = getattr(e, "problem_mark", None); where = f" (line {m.line + 1})" if m else ""
+        raise ValueError(f"{what} {path} is not valid YAML{where}: {getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+    if d is None: return {}
+    if not isinstance(d, dict) or not all(isinstance(k, str) for k in d):
+        raise ValueError(f"{what} {path} must be a mapping of name: value, not {type(d).__name__}")
+    return d
