@@ -4,19 +4,19 @@
 
 # %% ../nbs/02_data.ipynb #e330ba7c
 from __future__ import annotations
-import bisect, dataclasses, json, os, shutil, tempfile, time
+import bisect, dataclasses, json, os, re, shutil, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import CLASSES, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
+from .core import CLASSES, LIMITS, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
 from .simulate import get_config, simulate_batch
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'open_images', 'DatasetWriter', 'write_dataset',
-           'standard_labels', 'ConcatImages', 'LensData', 'open_dataset', 'simulate_dataset', 'normalize_image',
-           'task_targets', 'LensDataset', 'split_indices', 'bench_read']
+           'check_output_folder', 'standard_labels', 'ConcatImages', 'LensData', 'open_dataset', 'simulate_dataset',
+           'normalize_image', 'task_targets', 'LensDataset', 'split_indices', 'bench_read']
 
 # %% ../nbs/02_data.ipynb #475b2a1c
 FORMAT_VERSION = 1
@@ -42,6 +42,7 @@ class DatasetWriter:
                                                     "pass overwrite=True or choose another folder")
             (self.out/"meta.json").unlink()  # from now on the folder is incomplete
         self.out.mkdir(parents=True, exist_ok=True)
+        if not (resume and (self.out/"images.npy").exists()): _check_room(self.out, self.n, self.hw)
         self.images = open_images(self.out/"images.npy", (self.n, 1, *self.hw), resume)
     def write(self, start: int, images): # first row, array (B,1,H,W) or (B,H,W)
         "Write a block of images starting at row `start`."
@@ -65,6 +66,28 @@ def write_dataset(out, images, labels: pd.DataFrame, meta: dict, overwrite: bool
     w = DatasetWriter(out, len(images), images.shape[-2:], overwrite=overwrite)
     w.write(0, images)
     return w.finish(labels, meta)
+
+# %% ../nbs/02_data.ipynb #7d2e4b01
+def _check_room(out: Path, n: int, hw: tuple):
+    "Refuse an image size over `LIMITS['max_pixels']` or a file the disk has no room for, before it is created."
+    if _prod(hw) > LIMITS["max_pixels"]: raise ValueError(f"images of {hw} pixels are over the cap of {LIMITS['max_pixels']} (core.LIMITS)")
+    need, free = 4 * n * _prod(hw) + 4096, shutil.disk_usage(out).free
+    if need > free: raise ValueError(f"{out}: {n} images of {hw[0]}x{hw[1]} need {need / 1e9:.2f} GB, the disk has {free / 1e9:.2f} GB free")
+
+def _prod(xs) -> int: return int(np.prod([int(x) for x in xs], dtype=object))
+
+_OURS = re.compile(r"images\.npy|labels\.csv|meta\.json|progress\.json|_chunks|part-\d{5}|\w+\.tmp")
+
+def check_output_folder(out, overwrite: bool = False, resumable: bool = False) -> Path: # new/empty, or overwrite=True; resumable: our own files are fine
+    "Refuse an output that is not a folder, or a non-empty folder (with `resumable`: one holding files this package did not write)."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"output {out} exists and is not a folder; choose a folder")
+    have = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    other = [n for n in have if not (resumable and _OURS.fullmatch(n))]
+    if other and not overwrite:
+        raise FileExistsError(f"output folder {out} is not empty (holds {', '.join(other[:3])}{', ...' if len(other) > 3 else ''}); "
+                              "choose a new or empty folder, or pass overwrite=True to write over it")
+    return out
 
 # %% ../nbs/02_data.ipynb #19493e9b
 def standard_labels(labels: pd.DataFrame, classes=CLASSES, seed=None) -> pd.DataFrame:
@@ -179,7 +202,11 @@ def _simulate_folder(folder, cfg, spec, chunks, chunk_size, n_total, simulate_fn
     for c in tqdm([c for c in chunks if c not in done], desc=f"simulate {folder.name}", disable=not progress):
         seed = derive_seed(spec["seed"], cfg.name, c)
         x, df = simulate_fn(cfg, _chunk_labels(c, chunk_size, n_total, spec.get("classes", CLASSES)), seed, device=device)
-        w.write(c * chunk_size - base, x.cpu().numpy() if torch.is_tensor(x) else x); w.flush()
+        x = x.cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+        if not np.isfinite(x).all():  # never write (or report written) a data set with NaN or inf
+            raise ValueError(f"the simulation gave NaN or inf ({(~np.isfinite(x)).sum()} values in chunk {c}) with config {cfg.name!r}: "
+                             "check the LensConfig values (e.g. masses, magnitudes, exposure); nothing was written for this chunk")
+        w.write(c * chunk_size - base, x); w.flush()
         df = df.reset_index(drop=True).assign(index=np.arange(len(df)) + c * chunk_size, seed=seed)
         df.to_csv(folder/"_chunks"/f"{c:06d}.csv.tmp", index=False); os.replace(folder/"_chunks"/f"{c:06d}.csv.tmp", folder/"_chunks"/f"{c:06d}.csv")
         done.add(c); save_json(dict(spec=spec, chunks_done=sorted(done)), folder/"progress.json")
@@ -198,7 +225,11 @@ def simulate_dataset(config="model_ii", # a config name (simulate.CONFIGS) or a 
                      classes=CLASSES, **overrides) -> Path: # a subset of CLASSES, e.g. ('axion',) for mass regression
     "Render a balanced simulated dataset into `out` (resumable, shardable, same bytes for the same seed)."
     if out is None: raise ValueError("simulate_dataset needs an output folder: pass out='path/to/dataset'")
+    for k, v, lo in (("n_per_class", n_per_class, 1), ("chunk_size", chunk_size, 1), ("seed", seed, None)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or (lo is not None and v < lo):
+            raise ValueError(f"{k}={v!r}: need a whole number" + (f" >= {lo}" if lo is not None else ""))
     cfg = _resolve_config(config, overrides)
+    check_output_folder(out, resumable=True)  # never write into a folder of someone else's files
     simulate_fn = simulate_fn or simulate_batch
     i, n = parse_shard(shard); out = Path(out)
     classes = tuple(classes); bad = sorted(set(classes) - set(CLASSES))

@@ -4,14 +4,14 @@
 
 # %% ../nbs/02a_import.ipynb #2ff6930a
 from __future__ import annotations
-import dataclasses, io, pickle
+import dataclasses, io, math, os, pickle, re
 from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import CLASSES, provenance, save_json
-from .data import DatasetWriter, standard_labels
+from .core import CLASSES, LIMITS, check_apart, open_regular, provenance, save_json
+from .data import DatasetWriter, check_output_folder, standard_labels
 
 # %% auto #0
 __all__ = ['CLASS_ALIASES', 'SafeUnpickler', 'BadFile', 'read_npy_safe', 'parse_image', 'scan_layout', 'class_list',
@@ -19,37 +19,94 @@ __all__ = ['CLASS_ALIASES', 'SafeUnpickler', 'BadFile', 'read_npy_safe', 'parse_
 
 # %% ../nbs/02a_import.ipynb #bf966494
 _NDARRAY = object()  # stands for numpy.ndarray inside a pickle: usable as _reconstruct's subtype, not callable
+_DTYPE_SPEC = re.compile(r"[biufc]\d{1,2}|O\d")  # plain numbers or objects: no strings, records or sub-arrays
+
+class _Dtype:
+    "Stands in for `numpy.dtype` while unpickling: a plain spec and a byte order, checked before numpy sees them."
+    def __init__(self, spec, align=False, copy=True):
+        if not (isinstance(spec, str) and _DTYPE_SPEC.fullmatch(spec)): raise pickle.UnpicklingError(f"refused dtype {spec!r}")
+        self.dtype = np.dtype(spec)
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) > 1 and state[1] in "<>|="): raise pickle.UnpicklingError("refused dtype state")
+        if state[1] in "<>" and self.dtype.itemsize > 1: self.dtype = self.dtype.newbyteorder(state[1])
+
+def _dt(d) -> np.dtype:
+    if not isinstance(d, _Dtype): raise pickle.UnpicklingError(f"expected a dtype, got {type(d).__name__}")
+    return d.dtype
+
+def _scalar(dtype, data=None):
+    "numpy's `scalar` for a plain dtype and exactly one item of bytes."
+    dt = _dt(dtype)
+    if dt.hasobject or not isinstance(data, bytes) or len(data) != dt.itemsize: raise pickle.UnpicklingError("refused scalar")
+    return np.frombuffer(data, dt)[0]
+
+# %% ../nbs/02a_import.ipynb #c41b7a01
+class _Array:
+    "Stands in for an ndarray while unpickling; `__setstate__` checks the pickled state, then builds the array."
+    array = None
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5): raise pickle.UnpicklingError("array state is not (version, shape, dtype, order, data)")
+        ver, shape, dtype, fortran, data = state; dt = _dt(dtype)
+        if not (isinstance(shape, tuple) and len(shape) <= 8 and all(type(s) is int and s >= 0 for s in shape)):
+            raise pickle.UnpicklingError(f"array shape {shape!r:.60} is not a tuple of sizes")
+        n, cap = math.prod(shape), LIMITS["max_items"] if dt.hasobject else LIMITS["max_pixels"]
+        if n > cap: raise pickle.UnpicklingError(f"array claims shape {shape} ({n} items), over the cap of {cap}")
+        order = "F" if fortran else "C"
+        if dt.hasobject:
+            if not isinstance(data, list) or len(data) != n:
+                raise pickle.UnpicklingError(f"object array claims shape {shape} but holds {len(data) if isinstance(data, list) else type(data).__name__} items")
+            a = np.empty(n, object)
+            for i, x in enumerate(data): a[i] = _unwrap(x)
+            self.array = a.reshape(shape, order=order)
+        else:
+            if not isinstance(data, bytes) or len(data) != n * dt.itemsize:
+                raise pickle.UnpicklingError(f"array claims {n} x {dt.itemsize} bytes but holds {len(data) if isinstance(data, bytes) else type(data).__name__}")
+            self.array = np.frombuffer(data, dt, n).reshape(shape, order=order).copy()
+
+def _unwrap(x):
+    if isinstance(x, _Array):
+        if x.array is None: raise pickle.UnpicklingError("an array without its state")
+        return x.array
+    if isinstance(x, _Dtype): return x.dtype
+    return x
 
 def _reconstruct(subtype, shape, dtype):
-    "numpy's `_reconstruct`, for plain ndarrays of a small initial shape only."
-    if subtype is not _NDARRAY or int(np.prod(shape)) > 0: raise pickle.UnpicklingError("refused _reconstruct arguments")
-    return np._core.multiarray._reconstruct(np.ndarray, shape, dtype)
+    "numpy's `_reconstruct` with its usual arguments `(ndarray, (0,), b'b')`: an `_Array` to be filled by its state."
+    if subtype is not _NDARRAY or shape != (0,) or dtype != b"b": raise pickle.UnpicklingError("refused _reconstruct arguments")
+    return _Array()
 
+# %% ../nbs/02a_import.ipynb #c41b7a02
 _MA = ("numpy.core.multiarray", "numpy._core.multiarray")
-_SAFE_GLOBALS = {**{(m, "_reconstruct"): _reconstruct for m in _MA}, **{(m, "scalar"): np._core.multiarray.scalar for m in _MA},
-                 ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): np.dtype}
+_SAFE_GLOBALS = {**{(m, "_reconstruct"): _reconstruct for m in _MA}, **{(m, "scalar"): _scalar for m in _MA},
+                 ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _Dtype}
 
 class SafeUnpickler(pickle.Unpickler):
-    "An unpickler that builds numpy arrays, dtypes and scalars and refuses every other global."
+    "An unpickler that builds (checked) numpy arrays, dtypes and scalars and refuses every other global."
     def find_class(self, module, name):
         if (module, name) in _SAFE_GLOBALS: return _SAFE_GLOBALS[(module, name)]
         raise pickle.UnpicklingError(f"refused global {module}.{name} (only numpy array globals are allowed)")
     def persistent_load(self, pid): raise pickle.UnpicklingError("refused persistent id")
+    def load(self): return _unwrap(super().load())
 
 # %% ../nbs/02a_import.ipynb #93c9fdc0
 class BadFile(ValueError):
     "A file that cannot be imported; the message is the reason written to the report."
 
 def read_npy_safe(path) -> np.ndarray:
-    "Read a .npy file; object arrays are unpickled with `SafeUnpickler` (never arbitrary code)."
-    with open(path, "rb") as f:
+    "Read a regular .npy file; the header's size is checked against the file and `LIMITS` first; object arrays go through `SafeUnpickler`."
+    try: f = open_regular(path, "image")
+    except (OSError, ValueError) as e: raise BadFile(str(e).replace(f"image {path} ", "")) from None
+    with f:
         try:
             version = np.lib.format.read_magic(f)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
         except Exception as e: raise BadFile(f"not a valid .npy file ({e})") from None
+        if not all(type(s) is int and s >= 0 for s in shape): raise BadFile(f"header shape {shape} is not a tuple of sizes")
+        n, cap = math.prod(shape), LIMITS["max_items"] if dtype.hasobject else LIMITS["max_pixels"]
+        if n > cap: raise BadFile(f"header claims shape {shape} ({n} values), over the cap of {cap} (core.LIMITS, DEEPLENSE_MAX_PIXELS)")
         if not dtype.hasobject:
-            need, have = f.tell() + int(np.prod(shape)) * dtype.itemsize, Path(path).stat().st_size
+            need, have = f.tell() + n * dtype.itemsize, os.fstat(f.fileno()).st_size
             if need > have: raise BadFile(f"truncated: the header promises {need} bytes, the file has {have}")
             f.seek(0)
             try: return np.lib.format.read_array(f, allow_pickle=False)
@@ -57,22 +114,29 @@ def read_npy_safe(path) -> np.ndarray:
         try: arr = SafeUnpickler(f).load()
         except Exception as e: raise BadFile(f"unsafe or broken pickle ({type(e).__name__}: {e})") from None
     if not isinstance(arr, np.ndarray): raise BadFile(f"pickle holds a {type(arr).__name__}, not an array")
+    if arr.shape != shape: raise BadFile(f"pickled array of shape {arr.shape} under a header of shape {shape}")
     return arr
 
 # %% ../nbs/02a_import.ipynb #6b30ca85
+def _mass(m) -> float:
+    "An axion mass item as a float: a real number (not a bool, string or array of several), finite and positive."
+    if isinstance(m, np.ndarray) and m.size == 1 and m.dtype.kind in "iuf": m = m.reshape(-1)[0]
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, float, np.integer, np.floating)):
+        raise BadFile(f"axion mass is a {type(m).__name__} ({str(m)[:40]}), not a real number")
+    mass = float(m)
+    if not (np.isfinite(mass) and mass > 0): raise BadFile(f"axion mass {mass} is not a finite positive number")
+    return mass
+
 def parse_image(arr: np.ndarray) -> tuple:
     "Validate a loaded array; return (float32 image (H,W), axion mass or NaN, original dtype name) or raise BadFile."
     mass = np.nan
     if arr.dtype.hasobject:
-        if arr.shape not in ((2,), (1, 2)) and not (arr.ndim == 1 and len(arr) == 2):
-            raise BadFile(f"object array of shape {arr.shape}; expected [image, axion_mass]")
+        if arr.size != 2 or arr.ndim not in (1, 2): raise BadFile(f"object array of shape {arr.shape}; expected [image, axion_mass]")
         img, m = arr.reshape(-1)
         if not isinstance(img, np.ndarray) or img.dtype.hasobject: raise BadFile("object array whose first item is not a numeric image")
-        try: mass = float(m)
-        except (TypeError, ValueError): raise BadFile(f"axion mass {type(m).__name__} is not a number") from None
-        if not (np.isfinite(mass) and mass > 0): raise BadFile(f"axion mass {mass} is not a finite positive number")
-        arr = img
+        mass, arr = _mass(m), img
     if arr.dtype.kind not in "fiu": raise BadFile(f"dtype {arr.dtype} is not a real number type")
+    if arr.size > LIMITS["max_pixels"]: raise BadFile(f"image of shape {arr.shape} is over the cap of {LIMITS['max_pixels']} values (core.LIMITS)")
     if arr.ndim == 3 and arr.shape[0] == 1: arr = arr[0]
     if arr.ndim != 2 or min(arr.shape) == 0: raise BadFile(f"image shape {arr.shape}; expected (H, W) or (1, H, W)")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all(): raise BadFile("image contains NaN or inf")
@@ -146,11 +210,12 @@ def _write_all(good, dst, src, progress):
     return w, rows, bad
 
 # %% ../nbs/02a_import.ipynb #71d045f7
-def import_deeplense(src, dst, # public layout root; output dataset folder
+def import_deeplense(src, dst, # public layout root; output dataset folder (new, empty, or overwrite=True)
                      progress: bool = True, overwrite: bool = False) -> ImportReport:
     "Import the public per-file DeepLense layout into the on-disk format; bad files are skipped and reported."
     src, dst = Path(src), Path(dst)
-    if (dst/"meta.json").exists() and not overwrite: raise FileExistsError(f"{dst} already holds a dataset; pass overwrite=True")
+    if not src.is_dir(): raise FileNotFoundError(f"import source {src} is not a folder")
+    check_apart(src, dst, "source", "output"); check_output_folder(dst, overwrite)
     files, bad = scan_layout(src)
     good, bad1 = _check_all(files, progress); bad += bad1
     skipped = lambda: pd.DataFrame(bad, columns=["path", "reason"])
