@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from .core import CLASSES, CLASS_TO_ID, device as default_device
+from .core import CLASSES, CLASS_TO_ID, LIMITS, device as default_device
 
 # %% auto #0
 __all__ = ['CONFIGS', 'LensConfig', 'get_config', 'einstein_radius', 'deflection_scale', 'sersic_b_n', 'source_amplitude',
@@ -90,17 +90,58 @@ def _same_kind(old, new) -> bool:
     if isinstance(old, float): return isinstance(new, (int, float))
     return isinstance(new, type(old))
 
+_RANGES = dict(  # field: (low, high, low end allowed); a tuple field: each item, in increasing order
+    z_lens=(0, 20, False), z_source=(0, 20, False), z_source_convention=(0, 20, False), lens_mass=(0, 1e16, False),
+    lens_e1=(-0.99, 0.99, True), lens_e2=(-0.99, 0.99, True), shear_gamma1=(-1, 1, True), shear_gamma2=(-1, 1, True),
+    source_r_sersic=(0, 100, False), source_n_sersic=(0.2, 10, True), source_e1=(-0.99, 0.99, True), source_e2=(-0.99, 0.99, True),
+    source_center_range=(0, 100, True), n_cdm=(0, 10_000, True), cdm_mass_range=(0, 1e16, False), cdm_slope=(-5, 5, True),
+    cdm_radius_range=(0, 100, True), n_vortex=(1, 10_000, True), vortex_mass=(0, 1e16, True), log10_axion_mass_range=(-40, 0, True),
+    vortex_half_length_1e22=(0, 100, True), npix=(1, 1 << 16, True), pixel_scale=(0, 10, False), psf_fwhm=(0, 100, True),
+    psf_truncation=(0, 100, False), source_amp=(0, 1e12, True), source_magnitude=(-50, 100, True), log10_exposure_range=(-6, 12, True),
+    background_rms=(0, 1e6, True), exposure_time=(0, 1e9, False), num_exposures=(1, 10**6, True), sky_brightness=(-50, 100, True),
+    magnitude_zero_point=(-50, 100, True), read_noise=(0, 1e6, True))
+_COSMO = ((1, 1000, "H0"), (0.01, 1, "Om0"), (0, 1, "Ob0"))  # (H0, Om0, Ob0), Ob0 < Om0
+_INTS, _BOOLS = {"n_cdm", "n_vortex", "npix", "num_exposures"}, {"noise", "upstream_double", "compile"}
+
+def _num(v, whole=False) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)): return False
+    return bool(np.isfinite(v)) and (not whole or isinstance(v, (int, np.integer)))
+
+# %% ../nbs/01_simulate.ipynb #e3a1c901
+def _check_field(k: str, v):
+    "One field against `_RANGES`: a finite number (whole for counts) in range; a range tuple in order; None where allowed."
+    if k in _BOOLS and not isinstance(v, bool): raise ValueError(f"{k}={v!r}: must be true or false")
+    if k in ("upstream_cosmology", "cosmology"):
+        if not (isinstance(v, tuple) and len(v) == 3 and all(_num(x) and lo <= x <= hi for x, (lo, hi, _) in zip(v, _COSMO)) and v[2] < v[1]):
+            raise ValueError(f"{k}={v!r}: must be (H0, Om0, Ob0) with H0 in [1, 1000], Om0 in [0.01, 1], 0 <= Ob0 < Om0")
+    if k not in _RANGES or (v is None and k in ("z_source_convention", "source_amp", "source_magnitude")): return
+    lo, hi, lo_ok = _RANGES[k]; span = f"{'[' if lo_ok else '('}{lo:g}, {hi:g}]"
+    ok = lambda x: _num(x, k in _INTS) and (x >= lo if lo_ok else x > lo) and x <= hi
+    if isinstance(getattr(CONFIGS["model_ii"], k), tuple):
+        if not (isinstance(v, tuple) and len(v) == 2 and all(map(ok, v)) and v[0] <= v[1]):
+            raise ValueError(f"{k}={v!r}: must be (low, high) with low <= high, both finite numbers in {span}")
+    elif not ok(v): raise ValueError(f"{k}={v!r}: must be {'a whole number' if k in _INTS else 'a finite number'} in {span}")
+
+# %% ../nbs/01_simulate.ipynb #e3a1c902
 def _check_config(cfg: LensConfig) -> LensConfig:
-    "Reject settings the renderer cannot honour, saying which field and what to use; lists become tuples."
+    "Reject settings the renderer cannot honour, field by field, saying which field and what to use; lists become tuples."
     lists = {f.name: tuple(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if isinstance(getattr(cfg, f.name), list)}
     if lists: cfg = dataclasses.replace(cfg, **lists)  # hashable: per-config constants are cached
+    if not (isinstance(cfg.name, str) and cfg.name): raise ValueError(f"name={cfg.name!r}: must be a non-empty string")
     if cfg.einstein_convention not in ("upstream", "angular"):
         raise ValueError(f"einstein_convention={cfg.einstein_convention!r}: use 'upstream' or 'angular'")
     if cfg.noise_model not in ("model_i", "ccd"): raise ValueError(f"noise_model={cfg.noise_model!r}: use 'model_i' or 'ccd'")
     if cfg.dtype not in ("float32", "float64"): raise ValueError(f"dtype={cfg.dtype!r}: use 'float32' or 'float64'")
     if (cfg.source_amp is None) == (cfg.source_magnitude is None):
         raise ValueError(f"{cfg.name}: set exactly one of source_amp and source_magnitude")
-    if cfg.npix < 1 or cfg.pixel_scale <= 0: raise ValueError(f"{cfg.name}: need npix >= 1 and pixel_scale > 0")
+    for f in dataclasses.fields(cfg): _check_field(f.name, getattr(cfg, f.name))
+    if cfg.npix ** 2 > LIMITS["max_pixels"]: raise ValueError(f"npix={cfg.npix}: images over {LIMITS['max_pixels']} pixels (core.LIMITS)")
+    if cfg.z_source <= cfg.z_lens: raise ValueError(f"z_source={cfg.z_source}: must be beyond z_lens={cfg.z_lens}")
+    if cfg.z_source_convention is not None and cfg.z_source_convention <= cfg.z_lens:
+        raise ValueError(f"z_source_convention={cfg.z_source_convention}: must be beyond z_lens={cfg.z_lens}")
+    if abs(cfg.cdm_slope + 1) < 1e-6: raise ValueError(f"cdm_slope={cfg.cdm_slope}: -1 has no power-law inverse CDF; use e.g. -0.9 or -1.1")
+    for a, b in (("lens_e1", "lens_e2"), ("source_e1", "source_e2")):
+        if getattr(cfg, a) ** 2 + getattr(cfg, b) ** 2 >= 0.98: raise ValueError(f"{a}, {b}: ellipticity |e| = sqrt({a}^2 + {b}^2) must be below 0.99")
     return cfg
 
 # %% ../nbs/01_simulate.ipynb #24989791
@@ -125,7 +166,7 @@ def _make_config(name, overrides: dict) -> LensConfig:
     for k, v in overrides.items():
         old = getattr(cfg, k)
         if old is not None and v is not None and not _same_kind(old, v):
-            raise TypeError(f"{cfg.name}.{k}={v!r}: expected {type(old).__name__} like the default {old!r}")
+            raise TypeError(f"{k}={v!r}: expected {type(old).__name__} like the default {old!r} of {cfg.name}")
     return _check_config(dataclasses.replace(cfg, **overrides))
 
 # %% ../nbs/01_simulate.ipynb #5655e37d
