@@ -14,7 +14,7 @@ from timm.models.resnet import BasicBlock
 
 # %% auto #0
 __all__ = ['POS_EMBEDS', 'pair', 'default_patch_size', 'token_grid', 'sincos_1d', 'sincos_2d', 'PosEmbed', 'rotate_half',
-           'RoPE2D', 'Attention', 'AxialAttention', 'FourierMix', 'Block', 'ResNetStem', 'PolarResample']
+           'RoPE2D', 'Attention', 'AxialAttention', 'FourierMix', 'Block', 'ResNetStem', 'ConvStem', 'PolarResample']
 
 # %% ../nbs/04_layers.ipynb #a210407c
 def pair(x) -> tuple:
@@ -180,6 +180,22 @@ class ResNetStem(nn.Module):
         h, w = pair(img_size)
         for _ in range(n): h, w = (h + 1) // 2, (w + 1) // 2   # each stride-2 3x3 conv (padding 1) gives ceil(n/2)
         self.grid_size = (h, w)
+
+    def forward(self, x):
+        return rearrange(self.proj(self.body(x)), 'b d h w -> b (h w) d')
+
+# %% ../nbs/04_layers.ipynb #d76022c0
+class ConvStem(nn.Module):
+    "Early-convolution patch stem: stride-2 3x3 convs (BN, ReLU) then a conv to `dim`; `(B, C, H, W)` -> tokens `(B, N, dim)`, one per patch."
+    def __init__(self, *, img_size, in_chans: int = 1, dim: int = 192, patch_size: int = 8, width: int = 32):
+        super().__init__()
+        self.grid_size = token_grid(img_size, patch_size); p = pair(patch_size)[0]
+        assert pair(patch_size)[0] == pair(patch_size)[1], f"ConvStem: square patches only, got {patch_size}"
+        layers, c, w = [], in_chans, width
+        while p % 2 == 0 and p > 1:
+            layers += [nn.Conv2d(c, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            c, w, p = w, 2 * w, p // 2
+        self.body, self.proj = nn.Sequential(*layers), nn.Conv2d(c, dim, p, p)   # p = the odd rest (1: a 1x1 conv)
 
     def forward(self, x):
         return rearrange(self.proj(self.body(x)), 'b d h w -> b (h w) d')

@@ -11,7 +11,7 @@ from einops import repeat
 from timm.layers import PatchEmbed, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from ..layers import (pair, default_patch_size, token_grid, PosEmbed, RoPE2D, Attention, AxialAttention,
-                                 FourierMix, Block, ResNetStem, PolarResample)
+                                 FourierMix, Block, ResNetStem, ConvStem, PolarResample)
 
 # %% auto #0
 __all__ = ['default_cfgs', 'LensTransformer', 'lens_vit_tiny', 'lens_vit_small', 'lens_fnet_tiny', 'lens_fnet_small',
@@ -33,11 +33,14 @@ def _make_stem(stem, *, img_size, in_chans, embed_dim, patch_size=None, stem_wid
     if stem == "resnet":
         m = ResNetStem(img_size=img_size, in_chans=in_chans, dim=embed_dim, stride=patch_size or _hybrid_stride(img_size), width=stem_width)
         return m, m.grid_size
+    if stem == "conv":    # early convolutions: same patch grid as 'patch', pixels seen through 3x3 kernels first
+        m = ConvStem(img_size=img_size, in_chans=in_chans, dim=embed_dim, patch_size=patch_size or default_patch_size(img_size), width=stem_width)
+        return m, m.grid_size
     if stem == "polar":   # polar image sized so that polar_patch patches give the same grid as the Cartesian default
         gh, gw = token_grid(img_size, patch_size or default_patch_size(img_size)); pr, pt = pair(polar_patch)
         pe = PatchEmbed(img_size=(gh * pr, gw * pt), patch_size=(pr, pt), in_chans=in_chans, embed_dim=embed_dim)
         return nn.Sequential(PolarResample(n_r=gh * pr, n_theta=gw * pt, center=polar_center), pe), (gh, gw)
-    raise ValueError(f"stem={stem!r}: choose 'patch', 'resnet' or 'polar'")
+    raise ValueError(f"stem={stem!r}: choose 'patch', 'conv', 'resnet' or 'polar'")
 
 # %% ../../nbs/05a_models_transformer.ipynb #4f320dc9
 def _make_mixer(mixer, *, dim, grid, heads, qkv_bias=True, attn_drop=0., proj_drop=0.):
@@ -55,12 +58,24 @@ def _check_combo(mixer, pos_embed, global_pool, rot_pool):
     if rot_pool and global_pool != "avg": raise ValueError("rot_pool=True pools over angles: use global_pool='avg'")
 
 # %% ../../nbs/05a_models_transformer.ipynb #4d50d04d
+def _init_weights(m):
+    if isinstance(m, nn.Linear):
+        trunc_normal_(m.weight, std=.02)
+        if m.bias is not None: nn.init.zeros_(m.bias)
+
 class LensTransformer(nn.Module):
     "ViT-like lens model: token stem -> position embedding -> `depth` blocks of one token mixer -> pooled linear head."
-    def __init__(self, *, img_size=64, in_chans=1, num_classes=3, global_pool="avg", stem="patch", mixer="attn",
-                 pos_embed="learned", patch_size=None, embed_dim=192, depth=6, num_heads=4, mlp_ratio=4., qkv_bias=True,
-                 drop_rate=0., proj_drop_rate=0., attn_drop_rate=0., drop_path_rate=0., stem_width=32, rot_pool=False,
-                 polar_center=(0., 0.)):  # lens centre for stem='polar', in [-1, 1] image units (x, y)
+    def __init__(self, *, img_size=64, in_chans=1, num_classes=3,
+                 global_pool="avg",      # 'avg' over patch tokens, 'token' (class token) or '' (no pooling)
+                 stem="patch",           # 'patch' (linear), 'conv' (early convolutions), 'resnet' (hybrid) or 'polar'
+                 mixer="attn",           # 'attn' (full attention), 'axial' (anisotropic) or 'fourier' (FNet)
+                 pos_embed="learned",    # one of layers.POS_EMBEDS
+                 patch_size=None,        # patch (or CNN stride) in pixels; None follows img_size
+                 embed_dim=192, depth=6, num_heads=4, mlp_ratio=4., qkv_bias=True,
+                 drop_rate=0., proj_drop_rate=0., attn_drop_rate=0., drop_path_rate=0.,
+                 stem_width=32,          # channels of the first convolution of a 'conv' or 'resnet' stem
+                 rot_pool=False,         # polar tokens: radius-only position embedding, rotation-robust pooling
+                 polar_center=(0., 0.)): # lens centre for stem='polar', in [-1, 1] image units (x, y)
         super().__init__()
         _check_combo(mixer, pos_embed, global_pool, rot_pool)
         self.num_classes, self.global_pool, self.num_features, self.embed_dim = num_classes, global_pool, embed_dim, embed_dim
@@ -80,50 +95,39 @@ class LensTransformer(nn.Module):
         self.apply(_init_weights)
         if self.cls_token is not None: nn.init.normal_(self.cls_token, std=1e-6)
 
-# %% ../../nbs/05a_models_transformer.ipynb #0f9a6f45
-def _init_weights(m):
-    if isinstance(m, nn.Linear):
-        trunc_normal_(m.weight, std=.02)
-        if m.bias is not None: nn.init.zeros_(m.bias)
+    def forward_features(self, x):
+        "Tokens after the last block and the final norm: `(B, prefix + N, D)`."
+        x = self.stem(x)
+        if self.cls_token is not None: x = torch.cat([repeat(self.cls_token, '1 n d -> b n d', b=x.shape[0]), x], 1)
+        x = self.pos_embed(x)
+        for blk in self.blocks: x = blk(x, rope=self.rope)
+        return self.norm(x)
 
-def _forward_features(self, x):
-    "Tokens after the last block and the final norm: `(B, prefix + N, D)`."
-    x = self.stem(x)
-    if self.cls_token is not None: x = torch.cat([repeat(self.cls_token, '1 n d -> b n d', b=x.shape[0]), x], 1)
-    x = self.pos_embed(x)
-    for blk in self.blocks: x = blk(x, rope=self.rope)
-    return self.norm(x)
+    def forward_head(self, x, pre_logits: bool = False):
+        "Pool tokens ('avg' over patches, 'token' = class token, '' = none) and apply the head unless `pre_logits`."
+        if self.global_pool == "avg": x = x[:, self.num_prefix:].mean(1)
+        elif self.global_pool == "token": x = x[:, 0]
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
 
-def _forward_head(self, x, pre_logits: bool = False):
-    "Pool tokens ('avg' over patches, 'token' = class token, '' = none) and apply the head unless `pre_logits`."
-    if self.global_pool == "avg": x = x[:, self.num_prefix:].mean(1)
-    elif self.global_pool == "token": x = x[:, 0]
-    x = self.head_drop(x)
-    return x if pre_logits else self.head(x)
+    def forward(self, x): return self.forward_head(self.forward_features(x))
 
-LensTransformer.forward_features, LensTransformer.forward_head = _forward_features, _forward_head
-LensTransformer.forward = lambda self, x: self.forward_head(self.forward_features(x))
+    def get_classifier(self) -> nn.Module:
+        "The classification head."
+        return self.head
 
-# %% ../../nbs/05a_models_transformer.ipynb #ccae836a
-def _get_classifier(self) -> nn.Module:
-    "The classification head."
-    return self.head
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None):
+        "Replace the head by a fresh one with `num_classes` outputs (0 = no head, features only)."
+        if global_pool is not None:
+            _check_combo("attn" if self.num_prefix else "axial", "none", global_pool, False)
+            assert global_pool != "token" or self.num_prefix, "reset_classifier: this model has no class token (built with global_pool='avg')"
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
 
-def _reset_classifier(self, num_classes: int, global_pool: str | None = None):
-    "Replace the head by a fresh one with `num_classes` outputs (0 = no head, features only)."
-    if global_pool is not None:
-        _check_combo("attn" if self.num_prefix else "axial", "none", global_pool, False)
-        assert global_pool != "token" or self.num_prefix, "reset_classifier: this model has no class token (built with global_pool='avg')"
-        self.global_pool = global_pool
-    self.num_classes = num_classes
-    self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-
-def _no_weight_decay(self) -> set:
-    "Parameters timm's optimizer factory should not decay."
-    return {"pos_embed.pos", "cls_token"}
-
-LensTransformer.get_classifier, LensTransformer.reset_classifier = _get_classifier, _reset_classifier
-LensTransformer.no_weight_decay = _no_weight_decay
+    def no_weight_decay(self) -> set:
+        "Parameters timm's optimizer factory should not decay."
+        return {"pos_embed.pos", "cls_token"}
 
 # %% ../../nbs/05a_models_transformer.ipynb #4c267816
 def _create_transformer(variant: str, pretrained: bool = False, **kwargs) -> LensTransformer:
