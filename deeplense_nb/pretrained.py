@@ -4,11 +4,11 @@
 
 # %% ../nbs/10_pretrained.ipynb #501cc945
 from __future__ import annotations
-import json, shutil
+import json, math, os, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
-from .core import device as default_device, save_json, load_json, provenance
+from .core import LIMITS, device as default_device, open_regular, regular_file, save_json, load_json, provenance
 from .data import normalize_image
 from .importer import read_npy_safe, parse_image, BadFile
 from .train import load_model, load_checkpoint, save_checkpoint, TrainConfig, Resize
@@ -45,14 +45,19 @@ def _checkpoint_meta(path) -> dict:
     with safe_open(str(path), framework="pt") as f: return json.loads((f.metadata() or {}).get("deeplense_nb", "{}"))
 
 def load(name, device=None, root=None) -> tuple[torch.nn.Module, dict]:
-    "A shipped model (by name), a run folder or a `.safetensors` file -> (model in eval mode, card)."
-    p = _weights_path(name, root)
-    model, cfg = load_model(p, device=device or default_device())
-    card_path = p.with_suffix(".json") if p.is_file() else None
-    card = load_json(card_path) if card_path is not None and card_path.exists() else {}
-    meta = _checkpoint_meta(p if p.is_file() else p/"checkpoints"/"best.safetensors")  # metadata only: no second tensor read
-    return model, {**card, "name": card.get("name", p.stem), "task": meta["task"], "classes": meta["classes"],
-                   "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict()}
+    "A shipped model (by name), a run folder or a `.safetensors` file -> (model in eval mode, card); a bad file is one line naming it."
+    p = _weights_path(name, root); dev = default_device(device)
+    f = regular_file(p/"checkpoints"/"best.safetensors" if p.is_dir() else p, "model file")
+    try:
+        model, cfg = load_model(p, device=dev)
+        card_path = p.with_suffix(".json") if p.is_file() else None
+        card = load_json(card_path) if card_path is not None and card_path.exists() else {}
+        meta = _checkpoint_meta(f)  # metadata only: no second tensor read
+        return model, {**card, "name": card.get("name", p.stem), "task": meta["task"], "classes": meta["classes"],
+                       "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict()}
+    except Exception as e:
+        why = (str(e).splitlines() or [""])[0][:200]
+        raise ValueError(f"model file {f} is not a readable deeplense_nb checkpoint ({type(e).__name__}: {why})") from None
 
 # %% ../nbs/10_pretrained.ipynb #1ed5d096
 IMAGE_SUFFIXES = (".npy", ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -61,30 +66,52 @@ def _suffix(p: Path) -> str:
     s = "".join(p.suffixes[-2:]).lower()
     return s if s in IMAGE_SUFFIXES else p.suffix.lower()
 
-def read_fits(path) -> np.ndarray:
-    "The first 2-D image (or `(1, H, W)` cube) in a FITS file, as an array."
+def _fits_shape(hdu, hdul, f) -> tuple | None:
+    "The shape an image HDU declares (None if not 2-3 axes), checked against `LIMITS` and the file's size before reading."
+    h = hdu.header; naxis = h.get("NAXIS", 0)
+    if not hdu.is_image or naxis not in (2, 3): return None
+    shape = tuple(h.get(f"NAXIS{i}") for i in range(naxis, 0, -1))
+    if not all(type(s) is int and s > 0 for s in shape): raise BadFile(f"FITS header axes {shape} are not positive whole numbers")
+    if math.prod(shape) > LIMITS["max_pixels"]:
+        raise BadFile(f"FITS header claims an image of {shape} pixels, over the cap of {LIMITS['max_pixels']} (core.LIMITS, DEEPLENSE_MAX_PIXELS)")
+    need = hdu.fileinfo()["datLoc"] + math.prod(shape) * abs(int(h.get("BITPIX", 8))) // 8
+    if hdul._file.compression is None and not isinstance(hdu, _fits().CompImageHDU) and need > os.fstat(f.fileno()).st_size:
+        raise BadFile(f"truncated: the FITS header promises {need} bytes, the file has {os.fstat(f.fileno()).st_size}")
+    return shape
+
+def _fits():
     from astropy.io import fits
-    with fits.open(path, memmap=False) as hdul:
-        for hdu in hdul:
-            if hdu.data is not None and hdu.data.ndim in (2, 3): return np.asarray(hdu.data)
+    return fits
+
+def read_fits(path) -> np.ndarray:
+    "The first 2-D image (or `(1, H, W)` cube) in a regular FITS file, its declared size checked before the data is read."
+    try: f = open_regular(path, "FITS file")
+    except (OSError, ValueError) as e: raise BadFile(str(e).replace(f"FITS file {path} ", "")) from None
+    with f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns (and pads) on damaged files; the checks here say what is wrong
+        try:
+            with _fits().open(f, memmap=False, lazy_load_hdus=True) as hdul:
+                for hdu in hdul:
+                    if _fits_shape(hdu, hdul, f) is not None: return np.asarray(hdu.data)
+        except BadFile: raise
+        except Exception as e: raise BadFile(f"not a readable FITS file ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from None
     raise BadFile("FITS file has no 2-D image HDU")
 
 # %% ../nbs/10_pretrained.ipynb #d661b96e
 def read_image(path) -> np.ndarray:
     "A float32 `(H, W)` image from a `.npy` or FITS file; raises `BadFile` with the reason if unusable."
     path = Path(path); s = _suffix(path)
-    if s == ".npy": arr = read_npy_safe(path)
-    elif s in IMAGE_SUFFIXES: arr = read_fits(path)
-    else: raise BadFile(f"unsupported file type {s!r}; use one of {IMAGE_SUFFIXES}")
+    if not os.path.lexists(path): raise BadFile("does not exist")
+    if s not in IMAGE_SUFFIXES: raise BadFile(f"unsupported file type {s!r}; use one of {IMAGE_SUFFIXES}")
+    arr = read_npy_safe(path) if s == ".npy" else read_fits(path)  # both refuse non-regular files before opening
     return parse_image(np.asarray(arr, dtype=arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr)[0]
 
 def find_images(paths) -> list[Path]:
-    "Image files among `paths`; folders (e.g. a DeepLense `val/` tree) are searched recursively, sorted."
+    "Image files among `paths`; folders (e.g. a DeepLense `val/` tree) are searched recursively, sorted; a missing path stays (to be reported)."
     out = []
     for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
-        if p.is_dir(): out += sorted(f for f in p.rglob("*") if f.is_file() and _suffix(f) in IMAGE_SUFFIXES)
-        elif p.exists(): out.append(p)
-        else: raise FileNotFoundError(f"predict: {p} does not exist")
+        if p.is_dir(): out += sorted(f for f in p.rglob("*") if _suffix(f) in IMAGE_SUFFIXES and not f.is_dir())
+        else: out.append(p)  # missing, a FIFO, ...: read_image says why, in its row
     return out
 
 # %% ../nbs/10_pretrained.ipynb #623db350
@@ -105,31 +132,42 @@ def _rows(model, card, batch, tta, dev):
     with torch.no_grad():
         if card["task"] == "regress":
             from deeplense_nb.evaluate import REGRESS_CENTER
-            lm = ((tta_d4(model, x) if tta else model(x)).reshape(-1) + REGRESS_CENTER).cpu().numpy()
-            return [dict(path=str(p), log10_axion_mass=float(v), axion_mass=float(10 ** v)) for (p, _), v in zip(batch, lm)]
+            lm = ((tta_d4(model, x) if tta else model(x)).reshape(-1) + REGRESS_CENTER).cpu().numpy().astype(np.float64)
+            return [dict(path=str(p), log10_axion_mass=float(v), axion_mass=float(10 ** v)) if np.isfinite(v) and abs(v) < 300 else
+                    dict(path=str(p), error="the model's output is not finite") for (p, _), v in zip(batch, lm)]
         pr = (tta_d4(model, x, probs=True) if tta else model(x).softmax(-1)).cpu().numpy()
     cls = card["classes"]
-    return [dict(path=str(p), **{f"p_{c}": float(q) for c, q in zip(cls, row)}, pred=cls[int(row.argmax())])
-            for (p, _), row in zip(batch, pr)]
+    return [dict(path=str(p), **{f"p_{c}": float(q) for c, q in zip(cls, row)}, pred=cls[int(row.argmax())]) if np.isfinite(row).all() else
+            dict(path=str(p), error="the model's output is not finite") for (p, _), row in zip(batch, pr)]
 
 # %% ../nbs/10_pretrained.ipynb #41e9144a
 def predict(paths, model="model_ii_classifier", out=None, # files or folders; shipped name / run folder / .safetensors; CSV path
             batch_size: int = 64, tta: bool = False, resize: bool = False, device=None, # tta: average over the 8 rotations/flips
             progress: bool = True, root=None) -> pd.DataFrame:
-    "Class probabilities (or the axion mass) for every image under `paths`; unreadable files are listed, not fatal."
-    dev = torch.device(device) if device else default_device()
+    "Class probabilities (or the axion mass) for every image under `paths`; each unreadable file is a row with its reason, never fatal."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: need a whole number >= 1")
+    dev = default_device(device); files = find_images(paths)
+    if out is not None: out = _check_out(out, files)  # before any work, so nothing is lost at the end
     net, card = load(model, device=dev, root=root) if isinstance(model, (str, Path)) else model
     rows, batch = [], []
-    for p in tqdm(find_images(paths), desc="predict", disable=not progress):
+    for p in tqdm(files, desc="predict", disable=not progress):
         try: batch.append((p, prepare(read_image(p), card, resize)))
         except BadFile as e: rows.append(dict(path=str(p), error=str(e)))
+        except Exception as e: rows.append(dict(path=str(p), error=f"unreadable ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"))
         if len(batch) == batch_size: rows += _rows(net, card, batch, tta, dev); batch = []
     if batch: rows += _rows(net, card, batch, tta, dev)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=["path"] if not rows else None)
     if "error" not in df: df["error"] = ""
     df = df.fillna({"error": ""}).sort_values("path", ignore_index=True)
-    if out is not None: Path(out).parent.mkdir(parents=True, exist_ok=True); df.to_csv(out, index=False)
+    if out is not None: tmp = out.with_name(out.name + ".tmp"); df.to_csv(tmp, index=False); os.replace(tmp, out)
     return df
+
+def _check_out(out, files) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_file(): raise ValueError(f"out={out} exists and is not a regular file; give the path of a CSV file")
+    if out.exists() and any(out.resolve() == f.resolve() for f in files if f.exists()): raise ValueError(f"out={out} is one of the input images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 # %% ../nbs/10_pretrained.ipynb #17dd82ec
 def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=None, # fresh data seed != training seed
