@@ -9,7 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['repo_root', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench', 'train_params',
-           'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser', 'main']
+           'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser', 'cli_words',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def repo_root() -> Path:
@@ -54,7 +55,8 @@ def _value(v: str):
     "A `--set` value read as YAML; '(a, b)' is a tuple, as Python and the LensConfig defaults write it."
     import yaml
     v = v.strip()
-    return yaml.safe_load(f"[{v[1:-1]}]" if v.startswith("(") and v.endswith(")") else v)
+    try: return yaml.safe_load(f"[{v[1:-1]}]" if v.startswith("(") and v.endswith(")") else v)
+    except yaml.YAMLError: raise ValueError(f"--set value {v!r} is not a plain YAML value (a number, string, true/false or (a, b))") from None
 
 def _kv(s):
     if "=" not in s: raise ValueError(f"--set {s!r}: write field=value, e.g. --set n_cdm=50")
@@ -63,7 +65,7 @@ def _kv(s):
 def cmd_import(a):
     "Convert the public DeepLense per-file layout (`importer.import_deeplense`)."
     from deeplense_nb.importer import import_deeplense
-    rep = import_deeplense(a.src, a.dst, progress=not a.quiet)
+    rep = import_deeplense(a.src, a.dst, progress=not a.quiet, overwrite=a.overwrite)
     print(rep)
 
 # %% ../nbs/11_cli.ipynb #5743de21
@@ -94,9 +96,9 @@ def cmd_bench(a):
 # %% ../nbs/11_cli.ipynb #88a6e6e9
 def train_params(a) -> dict:
     "Template parameters from `--config file.yaml` then `key=value` pairs (checked against the template)."
-    import yaml
-    from deeplense_nb.experiments import parse_params
-    p = yaml.safe_load(Path(a.config).read_text()) or {} if a.config else {}
+    from deeplense_nb.core import load_yaml
+    from deeplense_nb.experiments import parse_params, check_params
+    p = check_params(load_yaml(a.config, "--config"), a.template, f"--config {a.config}: ") if a.config else {}
     return {**p, **parse_params(a.params, a.template)}
 
 def cmd_train(a):
@@ -124,7 +126,11 @@ def cmd_predict(a):
     from deeplense_nb.pretrained import predict
     df = predict(a.paths, model=a.model, out=a.out, batch_size=a.batch_size, tta=a.tta, resize=a.resize,
                  device=a.device, progress=not a.quiet)
-    bad = (df.error != "").sum()
+    if (df.error != "").any():  # the reasons in the CSV name the flags, as the messages do
+        import os
+        df["error"] = df.error.map(lambda m: cli_words(m, "predict")); df.to_csv(f"{a.out}.tmp", index=False); os.replace(f"{a.out}.tmp", a.out)
+    bad = int((df.error != "").sum())
+    if bad == len(df): raise ValueError(f"no image was predicted: {bad} path(s) unreadable, see the error column of {a.out}")
     print(f"{len(df) - bad} images predicted -> {a.out}" + (f"; {bad} unreadable (see the error column)" if bad else ""))
 
 # %% ../nbs/11_cli.ipynb #c6a6f84c
@@ -145,6 +151,9 @@ def cmd_quickstart(a):
 def cmd_study(a):
     "Run (or resume) a study's grid of papermill runs, then its results notebook into results/<study>/<preset>/."
     from deeplense_nb.studies import run_study, list_studies, load_study
+    import re
+    if a.n_trials is not None and a.n_trials < 1: raise ValueError(f"n_trials={a.n_trials}: need at least 1 trial")
+    if a.storage and not re.match(r"[a-z][a-z0-9+]*://", a.storage): raise ValueError(f"storage={a.storage!r}: give a database URL, e.g. sqlite:///study.db")
     if a.name in (None, "list"):
         for n in list_studies(): s = load_study(n); print(f"{n:14s} presets: {', '.join(s['presets'])}\n{'':14s} {s.get('question', '')}")
         return
@@ -172,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_simulate)
     s = sub.add_parser("import-deeplense", help=cmd_import.__doc__)
     s.add_argument("src", help="ROOT of {train,val,test}/{class}/*.npy"); s.add_argument("dst", help="output folder")
+    s.add_argument("--overwrite", action="store_true", help="write over a non-empty output folder (its dataset files are replaced)")
     s.set_defaults(fn=cmd_import)
     s = sub.add_parser("eda", help=cmd_eda.__doc__)
     s.add_argument("--data", default=None, help="data set folder (default: simulate a small one)")
@@ -208,14 +218,38 @@ def build_parser() -> argparse.ArgumentParser:
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
+# %% ../nbs/11_cli.ipynb #9f1c2d01
+def cli_words(msg: str, command: str) -> str:
+    "A library message in the command line's words: `overwrite=True` -> `--overwrite`, `batch_size=0` -> `--batch-size 0`, a LensConfig field -> `--set field=`."
+    import re
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    flags = {a.dest: max(a.option_strings, key=len) for a in sub._actions if a.option_strings and a.dest != "help"}
+    for dest, flag in sorted(flags.items(), key=lambda kv: -len(kv[0])):
+        msg = re.sub(rf"(?<![\w.-]){dest}=True\b", flag, msg)
+        msg = re.sub(rf"(?<![\w.-]){dest}=(?=\S)", f"{flag} ", msg)
+    if command == "simulate":
+        import dataclasses
+        from deeplense_nb.simulate import LensConfig
+        fields = sorted({f.name for f in dataclasses.fields(LensConfig)} - set(flags), key=len, reverse=True)
+        msg = re.sub(rf"(?<![\w.-])({'|'.join(fields)})=", r"--set \1=", msg)
+    return msg
+
 # %% ../nbs/11_cli.ipynb #02695590
+_ERRORS = (ValueError, KeyError, TypeError, OSError, MemoryError)  # bad input: one line, no traceback
+
 def main(argv=None):
     "Entry point of the `deeplense-nb` console script."
     args = build_parser().parse_args(argv)
-    try: args.fn(args)
-    except (ValueError, KeyError, TypeError, FileNotFoundError, FileExistsError) as e:
+    try:
+        if getattr(args, "device", None):
+            from deeplense_nb.core import device
+            device(args.device)  # checked before any work
+        args.fn(args)
+    except _ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
-        sys.exit(f"deeplense-nb {args.command}: error: {msg}")
+        if isinstance(e, OSError) and e.filename: msg = f"{e.strerror or type(e).__name__}: {e.filename}"
+        if isinstance(e, MemoryError): msg = f"out of memory ({e or 'an input asked for more than this machine has'})"
+        sys.exit(f"deeplense-nb {args.command}: error: {cli_words(str(msg), args.command)}")
     except Exception as e:
         if type(e).__name__ != "PapermillExecutionError": raise
         sys.exit(f"deeplense-nb {args.command}: the notebook stopped at cell {e.exec_count}: {e.ename}: {e.evalue}\n"

@@ -11,7 +11,7 @@ import yaml
 from .core import run_dir, load_json
 
 # %% auto #0
-__all__ = ['find_template', 'template_parameters', 'run', 'parse_params', 'sweep', 'collect_runs']
+__all__ = ['find_template', 'template_parameters', 'run', 'parse_params', 'check_params', 'sweep', 'collect_runs']
 
 # %% ../nbs/09_experiments.ipynb #f5379157
 def find_template(template) -> Path:
@@ -55,15 +55,22 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
 # %% ../nbs/09_experiments.ipynb #35074332
 def parse_params(pairs, template="nbs/experiments/train.ipynb") -> dict: # e.g. ["epochs=3", "lr=1e-3"]
     "Typed parameters from `key=value` strings, checked against the template's defaults."
-    from deeplense_nb.train import _coerce
     defaults, out = template_parameters(template), {}
     for kv in pairs:
         k, sep, v = kv.partition("=")
         if not sep: raise ValueError(f"parameter {kv!r} should look like key=value")
-        if k not in defaults: raise KeyError(f"parameter {k!r} is not in {Path(template).name}'s parameters cell; known: {sorted(defaults)}")
-        raw = v if isinstance(defaults[k], str) or not v.strip() else yaml.safe_load(v)  # strings stay verbatim
-        out[k] = _coerce(k, Path(template).stem, defaults[k], raw)
-    return out
+        try: raw = v if isinstance(defaults.get(k), str) or not v.strip() else yaml.safe_load(v)  # strings stay verbatim
+        except yaml.YAMLError: raise ValueError(f"parameter {kv!r}: {v!r} is not a value") from None
+        out[k] = raw
+    return check_params(out, template)
+
+def check_params(params: dict, template="nbs/experiments/train.ipynb", where: str = "") -> dict: # where: e.g. the YAML file
+    "Parameters checked against the template's `parameters` cell: known names only, each of its default's type."
+    from deeplense_nb.train import _coerce
+    defaults = template_parameters(template); name = Path(template).name
+    if bad := [k for k in params if k not in defaults]:
+        raise KeyError(f"{where}parameter(s) {bad} are not in {name}'s parameters cell; known: {sorted(defaults)}")
+    return {k: _coerce(k, f"{where}{Path(template).stem}", defaults[k], v) for k, v in params.items()}
 
 # %% ../nbs/09_experiments.ipynb #05d315f9
 def sweep(template="nbs/experiments/train.ipynb", prefix: str = "sweep", root="runs", # runs are root/prefix/<k=v,...>

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
-from .core import provenance, save_json, load_json
+from .core import provenance, save_json, load_json, load_yaml
 from .experiments import find_template, template_parameters, run, collect_runs
 
 # %% auto #0
@@ -39,9 +39,12 @@ def load_study(name) -> dict:
     "A study's definition from `configs/studies/<name>.yaml` (or a path to a YAML file), checked."
     p = Path(name) if str(name).endswith((".yaml", ".yml")) else studies_dir()/f"{name}.yaml"
     if not p.exists(): raise FileNotFoundError(f"no study {name!r}; shipped studies: {list_studies()}")
-    st = yaml.safe_load(p.read_text()) or {}
+    st = load_yaml(p, "study file")
     if bad := sorted(set(st) - _STUDY_KEYS): raise KeyError(f"{p.name}: unknown key(s) {bad}; known: {sorted(_STUDY_KEYS)}")
     if missing := sorted({"template", "results", "presets"} - set(st)): raise KeyError(f"{p.name}: missing {missing}")
+    if not (isinstance(st["presets"], dict) and all(isinstance(v, dict) and all(isinstance(v.get(k, {}), dict) for k in ("params", "grid", "optuna"))
+                                                    for v in st["presets"].values())):
+        raise ValueError(f"{p}: 'presets' must map each preset name to a mapping (with params/grid/optuna mappings)")
     known = template_parameters(st["template"])
     for pname, pre in st["presets"].items():
         where = f"{p.name} preset {pname!r}"
