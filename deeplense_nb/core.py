@@ -169,5 +169,5 @@ def load_yaml(path, what: str = "config file") -> dict:
         raise ValueError(f"{what} {path} is not valid YAML{where}: {getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
     if d is None: return {}
     if not isinstance(d, dict) or not all(isinstance(k, str) for k in d):
-        raise ValueError(f"{what} {path} must be a mapping of name: value, not {type(d).__name__}")
+        raise ValueError(f"{what} {path} must be a mapping of names (strings) to values, e.g. `epochs: 3`")
     return d

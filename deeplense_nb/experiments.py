@@ -8,7 +8,7 @@ import ast, itertools, json, shutil
 from pathlib import Path
 import pandas as pd
 import yaml
-from .core import run_dir, load_json
+from .core import regular_file, run_dir, load_json
 
 # %% auto #0
 __all__ = ['find_template', 'template_parameters', 'run', 'parse_params', 'check_params', 'sweep', 'collect_runs']
@@ -17,17 +17,20 @@ __all__ = ['find_template', 'template_parameters', 'run', 'parse_params', 'check
 def find_template(template) -> Path:
     "The template path as given, or relative to the repository (so `nbs/experiments/train.ipynb` works from anywhere)."
     p = Path(template)
-    if p.exists(): return p
+    if p.exists(): return regular_file(p, "template")  # a FIFO or a folder is refused here, not hung on
     import deeplense_nb
     q = Path(deeplense_nb.__file__).resolve().parents[1]/p
-    if q.exists(): return q
+    if q.exists(): return regular_file(q, "template")
     raise FileNotFoundError(f"template {template} not found (also looked in {q.parent}); pass a path to a notebook")
 
 def template_parameters(template) -> dict:
     "Defaults of a template's `parameters` cell as Python values."
     import papermill as pm
     out = {}
-    for k, v in pm.inspect_notebook(str(find_template(template))).items():
+    path = find_template(template)
+    try: found = pm.inspect_notebook(str(path))
+    except Exception as e: raise ValueError(f"template {path} is not a readable notebook ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from None
+    for k, v in found.items():
         try: out[k] = ast.literal_eval(v["default"])
         except (ValueError, SyntaxError): out[k] = v["default"]  # an expression: keep its text
     return out
