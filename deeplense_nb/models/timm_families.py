@@ -30,12 +30,22 @@ default_cfgs = generate_default_cfgs({
 def _no_pretrained(variant, pretrained):
     if pretrained: raise ValueError(f"{variant}: no timm-hosted weights; load shipped weights with deeplense_nb.pretrained")
 
+def _head_norm(model: nn.Module, head_norm: str, attr: str) -> nn.Module:
+    "Put a BatchNorm of the pooled features in front of the linear classifier `model.<attr>` when `head_norm='bn'`."
+    if head_norm not in ("", "bn"): raise ValueError(f"head_norm={head_norm!r}: choose '' or 'bn'")
+    *path, name = attr.split("."); owner = model
+    for a in path: owner = getattr(owner, a)
+    fc = getattr(owner, name)
+    if head_norm == "bn" and isinstance(fc, nn.Linear): setattr(owner, name, nn.Sequential(nn.BatchNorm1d(fc.in_features), fc))
+    return model
+
 # %% ../../nbs/05b_models_timm.ipynb #81d3a50c
-def _create_swin(variant: str, pretrained: bool = False, img_size=64, patch_size=None, **kwargs) -> SwinTransformer:
+def _create_swin(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", **kwargs) -> SwinTransformer:
     "timm Swin for lens images; the patch size follows `img_size` (finest grid of at most 30 tokens per side)."
     _no_pretrained(variant, pretrained)
     patch_size = patch_size or default_patch_size(img_size, max_grid=30, min_grid=8); token_grid(img_size, patch_size)
-    return build_model_with_cfg(SwinTransformer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    m = build_model_with_cfg(SwinTransformer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    return _head_norm(m, head_norm, "head.fc")
 
 @register_model
 def lens_swin_tiny(pretrained=False, **kwargs) -> SwinTransformer:
@@ -50,11 +60,12 @@ def lens_swin_small(pretrained=False, **kwargs) -> SwinTransformer:
     return _create_swin("lens_swin_small", pretrained, **dict(model_args, **kwargs))
 
 # %% ../../nbs/05b_models_timm.ipynb #2073314f
-def _create_mixer(variant: str, pretrained: bool = False, img_size=64, patch_size=None, **kwargs) -> MlpMixer:
+def _create_mixer(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", **kwargs) -> MlpMixer:
     "timm `MlpMixer` (also ResMLP) for lens images; the patch size follows `img_size` (64 -> 8, 150 -> 10)."
     _no_pretrained(variant, pretrained)
     patch_size = patch_size or default_patch_size(img_size); token_grid(img_size, patch_size)
-    return build_model_with_cfg(MlpMixer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    m = build_model_with_cfg(MlpMixer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    return _head_norm(m, head_norm, "head")
 
 @register_model
 def lens_mixer_tiny(pretrained=False, **kwargs) -> MlpMixer:

@@ -75,7 +75,8 @@ class LensTransformer(nn.Module):
                  drop_rate=0., proj_drop_rate=0., attn_drop_rate=0., drop_path_rate=0.,
                  stem_width=32,          # channels of the first convolution of a 'conv' or 'resnet' stem
                  rot_pool=False,         # polar tokens: radius-only position embedding, rotation-robust pooling
-                 polar_center=(0., 0.)): # lens centre for stem='polar', in [-1, 1] image units (x, y)
+                 polar_center=(0., 0.),  # lens centre for stem='polar', in [-1, 1] image units (x, y)
+                 head_norm=""):          # '' or 'bn': BatchNorm of the pooled features before the head (see 05c_recipes)
         super().__init__()
         _check_combo(mixer, pos_embed, global_pool, rot_pool)
         self.num_classes, self.global_pool, self.num_features, self.embed_dim = num_classes, global_pool, embed_dim, embed_dim
@@ -90,7 +91,9 @@ class LensTransformer(nn.Module):
         self.blocks = nn.ModuleList([Block(dim=embed_dim, mlp_ratio=mlp_ratio, drop=proj_drop_rate, drop_path=dpr[i],
                                            mixer=_make_mixer(mixer, dim=embed_dim, grid=self.grid, heads=num_heads, qkv_bias=qkv_bias,
                                                              attn_drop=attn_drop_rate, proj_drop=proj_drop_rate)) for i in range(depth)])
+        if head_norm not in ("", "bn"): raise ValueError(f"head_norm={head_norm!r}: choose '' or 'bn'")
         self.norm, self.head_drop = nn.LayerNorm(embed_dim), nn.Dropout(drop_rate)
+        self.head_norm = nn.BatchNorm1d(embed_dim) if head_norm == "bn" else nn.Identity()
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(_init_weights)
         if self.cls_token is not None: nn.init.normal_(self.cls_token, std=1e-6)
@@ -107,7 +110,7 @@ class LensTransformer(nn.Module):
         "Pool tokens ('avg' over patches, 'token' = class token, '' = none) and apply the head unless `pre_logits`."
         if self.global_pool == "avg": x = x[:, self.num_prefix:].mean(1)
         elif self.global_pool == "token": x = x[:, 0]
-        x = self.head_drop(x)
+        x = self.head_drop(self.head_norm(x))
         return x if pre_logits else self.head(x)
 
     def forward(self, x): return self.forward_head(self.forward_features(x))
