@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['repo_root', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench', 'train_params',
-           'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser', 'cli_words',
-           'main']
+           'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser',
+           'cli_words', 'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def repo_root() -> Path:
@@ -92,6 +92,12 @@ def cmd_bench(a):
     elif a.what == "models":
         from deeplense_nb.benchmark import bench_models
         bench_models(device=a.device, out=a.out)
+    elif a.what == "learn":  # time to a validation AUC per recipe (deeplense_nb.learn)
+        from deeplense_nb.learn import bench_learn
+        models = tuple(m.strip() for m in a.models.split(",") if m.strip())
+        if not models: raise ValueError("models='': give at least one recipe or model name")
+        if a.budget_min <= 0: raise ValueError(f"budget_min={a.budget_min}: need a positive number of minutes")
+        bench_learn(models=models, budget_min=a.budget_min, out=a.out, runs=a.runs)
 
 # %% ../nbs/11_cli.ipynb #88a6e6e9
 def train_params(a) -> dict:
@@ -101,9 +107,18 @@ def train_params(a) -> dict:
     p = check_params(load_yaml(a.config, "--config"), a.template, f"--config {a.config}: ") if a.config else {}
     return {**p, **parse_params(a.params, a.template)}
 
+def param_table(template) -> str:
+    "Each parameter of a template with its default and meaning (the comment in its `parameters` cell)."
+    from deeplense_nb.experiments import find_template
+    import papermill as pm
+    ps = pm.inspect_notebook(str(find_template(template)))
+    w = max(map(len, ps)); d = min(max(len(str(v["default"])) for v in ps.values()), 24)
+    return "\n".join(f"{k:{w}s}  {str(v['default']):{d}s}  {v.get('help') or ''}".rstrip() for k, v in ps.items())
+
 def cmd_train(a):
     "Train + evaluate: run the papermill template into `runs/<name>/` (under torchrun: `train.fit` on every rank)."
     import os
+    if a.list_params: return print(param_table(a.template))
     params = train_params(a); name = a.name or (Path(a.config).stem if a.config else "train")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # papermill per rank makes no sense: call the loop directly
         from deeplense_nb.train import fit
@@ -122,7 +137,7 @@ def print_metrics(m: dict, run) -> None:
                     [f"  figures:   {Path(run).resolve()/'figures'}"]))
 
 def cmd_predict(a):
-    "Class probabilities (or the axion mass) for .npy / FITS files or DeepLense folders with a shipped or trained model."
+    "Class probabilities (or the axion mass) for .npy / FITS files, DeepLense folders or data set folders with a shipped or trained model."
     from deeplense_nb.pretrained import predict
     df = predict(a.paths, model=a.model, out=a.out, batch_size=a.batch_size, tta=a.tta, resize=a.resize,
                  device=a.device, progress=not a.quiet)
@@ -162,15 +177,31 @@ def cmd_study(a):
     print(f"results: {out}\n  notebook: {out/'notebook.ipynb'}\n  figures:  {out/'figures'}")
 
 # %% ../nbs/11_cli.ipynb #dfec279d
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "Help that shows every option's default (argparse only does so for options with a help text)."
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in h or not (action.option_strings or action.nargs in ("?", "*")): return h
+        return f"{h} (default: %(default)s)".strip()
+    def _format_action(self, action):
+        if action.help is None and action.option_strings: action.help = " "  # so the default is shown
+        return super()._format_action(action)
+
+def _sub(sub, name, fn, **kw):
+    s = sub.add_parser(name, help=fn.__doc__, description=fn.__doc__, formatter_class=_Help, **kw); s.set_defaults(fn=fn)
+    return s
+
 def build_parser() -> argparse.ArgumentParser:
-    "The `deeplense-nb` argument parser."
-    p = argparse.ArgumentParser(prog="deeplense-nb", description="Dark-matter substructure in strong lensing images.")
+    "The `deeplense-nb` argument parser (imports nothing heavy, so `--help` is instant)."
+    from deeplense_nb import __version__
+    p = argparse.ArgumentParser(prog="deeplense-nb", description="Dark-matter substructure in strong lensing images.", formatter_class=_Help)
+    p.add_argument("--version", action="version", version=f"deeplense-nb {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    s = sub.add_parser("simulate", help=cmd_simulate.__doc__)
+    s = _sub(sub, "simulate", cmd_simulate)
     s.add_argument("--config", default="model_ii", help="model_i | model_ii | model_iii")
-    s.add_argument("--n-per-class", type=int, default=1000); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-per-class", type=int, default=1000, help="images per class"); s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--out", required=True, help="output folder"); s.add_argument("--shard", default=None, help="part i/n, e.g. 0/4")
-    s.add_argument("--device", default=None)
+    s.add_argument("--device", default=None, help="cpu | cuda | cuda:1 | mps (default: the best there is)")
     s.add_argument("--classes", default="axion,cdm,no_sub", help="comma-separated subset, e.g. axion (mass regression)")
     s.add_argument("--einstein-convention", choices=["upstream", "angular"], default=None,
                    help="upstream (default, luminosity distances as in the public data) or angular (correct)")
@@ -178,35 +209,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-noise", dest="noise", action="store_false", help="noiseless images (upstream Model II/III)")
     s.add_argument("--upstream-double", action="store_true", help="reproduce upstream II/III `image + image`")
     s.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other LensConfig field, repeatable")
-    s.set_defaults(fn=cmd_simulate)
-    s = sub.add_parser("import-deeplense", help=cmd_import.__doc__)
+    s = _sub(sub, "import-deeplense", cmd_import)
     s.add_argument("src", help="ROOT of {train,val,test}/{class}/*.npy"); s.add_argument("dst", help="output folder")
     s.add_argument("--overwrite", action="store_true", help="write over a non-empty output folder (its dataset files are replaced)")
-    s.set_defaults(fn=cmd_import)
-    s = sub.add_parser("eda", help=cmd_eda.__doc__)
+    s = _sub(sub, "eda", cmd_eda)
     s.add_argument("--data", default=None, help="data set folder (default: simulate a small one)")
-    s.add_argument("--out", default="runs/eda"); s.add_argument("--seed", type=int, default=0); s.set_defaults(fn=cmd_eda)
-    s = sub.add_parser("bench", help=cmd_bench.__doc__)
-    s.add_argument("what", choices=["simulate", "read", "train", "models"]); s.add_argument("--config", default="model_ii")
-    s.add_argument("--device", default=None); s.add_argument("--out", default="results/benchmarks", help="bench models: output folder")
-    s.set_defaults(fn=cmd_bench)
-    s = sub.add_parser("train", help=cmd_train.__doc__)
-    s.add_argument("params", nargs="*", metavar="KEY=VALUE", help="template parameters, e.g. epochs=3 model=lens_vit_tiny")
+    s.add_argument("--out", default="runs/eda", help="output folder"); s.add_argument("--seed", type=int, default=0, help="random seed")
+    s = _sub(sub, "bench", cmd_bench)
+    s.add_argument("what", choices=["simulate", "read", "train", "models", "learn"], help="what to measure")
+    s.add_argument("--config", default="model_ii", help="bench simulate: simulator config")
+    s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
+    s.add_argument("--out", default="results/benchmarks", help="bench models / learn: output folder")
+    s.add_argument("--models", default="vit_model_ii,hybrid_model_ii,cnn_model_ii,resnet18", help="bench learn: comma-separated recipe or model names")
+    s.add_argument("--budget-min", type=float, default=10., help="bench learn: training minutes per model")
+    s.add_argument("--runs", default="runs/bench_learn", help="bench learn: folder of the training runs")
+    s = _sub(sub, "train", cmd_train)
+    s.add_argument("params", nargs="*", metavar="KEY=VALUE", help="template parameters, e.g. epochs=3 model=lens_vit_tiny (see --list-params)")
     s.add_argument("--config", default=None, help="YAML file of parameters (configs/*.yaml); KEY=VALUE pairs win")
-    s.add_argument("--name", default=None, help="run name: runs/<name>/ (default: the config's name)")
-    s.add_argument("--root", default="runs"); s.add_argument("--template", default="nbs/experiments/train.ipynb")
-    s.add_argument("--overwrite", action="store_true", help="replace a complete run of the same name"); s.set_defaults(fn=cmd_train)
-    s = sub.add_parser("predict", help=cmd_predict.__doc__)
-    s.add_argument("paths", nargs="+", help=".npy / .fits files or folders"); s.add_argument("--model", default="model_ii_classifier")
-    s.add_argument("--out", default="preds.csv"); s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--name", default=None, help="run name: runs/<name>/ (default: the config's name, else 'train')")
+    s.add_argument("--root", default="runs", help="folder of the run folders")
+    s.add_argument("--template", default="nbs/experiments/train.ipynb", help="papermill template: the shipped one or a path to your own")
+    s.add_argument("--overwrite", action="store_true", help="replace a complete run of the same name")
+    s.add_argument("--list-params", action="store_true", help="print every template parameter with its default and meaning, then stop")
+    s = _sub(sub, "predict", cmd_predict)
+    s.add_argument("paths", nargs="+", help=".npy / .fits files, folders of them, or data set folders (images.npy + labels.csv)")
+    s.add_argument("--model", default="model_ii_classifier", help="a shipped model name, a run folder or a .safetensors file")
+    s.add_argument("--out", default="preds.csv", help="CSV file of predictions"); s.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     s.add_argument("--tta", action="store_true", help="average over the 8 rotations/flips")
     s.add_argument("--resize", action="store_true", help="interpolate images to the model's input size")
-    s.add_argument("--device", default=None); s.set_defaults(fn=cmd_predict)
-    s = sub.add_parser("quickstart", help=cmd_quickstart.__doc__)
-    s.add_argument("--out", default="runs/quickstart"); s.add_argument("--n-per-class", type=int, default=0, help="override configs/quickstart.yaml")
-    s.add_argument("--epochs", type=int, default=0, help="override configs/quickstart.yaml"); s.set_defaults(fn=cmd_quickstart)
-    s = sub.add_parser("study", help=cmd_study.__doc__)
-    s.add_argument("name", nargs="?", default=None, help="a study of configs/studies/ (omit or 'list' to list them)")
+    s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
+    s = _sub(sub, "quickstart", cmd_quickstart)
+    s.add_argument("--out", default="runs/quickstart", help="run folder"); s.add_argument("--n-per-class", type=int, default=0, help="0: the value in configs/quickstart.yaml")
+    s.add_argument("--epochs", type=int, default=0, help="0: the value in configs/quickstart.yaml")
+    s = _sub(sub, "study", cmd_study)
+    s.add_argument("name", nargs="?", default=None, help="a study of configs/studies/ or a study YAML path (omit or 'list' to list them)")
     s.add_argument("--preset", default="tiny", help="tiny (minutes, the tests) | cpu (this kind of machine) | full (a GPU box)")
     s.add_argument("--device", default=None, help="device for every run (default: auto)")
     s.add_argument("--root", default="runs", help="runs go to ROOT/studies/<study>/<preset>/")
@@ -214,7 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the runs folder), e.g. postgresql://...")
     s.add_argument("--n-trials", type=int, default=None, help="Optuna trial budget (default: the preset's)")
     s.add_argument("--report-only", action="store_true", help="run nothing: collect the runs there are and execute the results notebook")
-    s.set_defaults(fn=cmd_study)
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 

@@ -14,8 +14,8 @@ from .importer import read_npy_safe, parse_image, BadFile
 from .train import load_model, load_checkpoint, save_checkpoint, TrainConfig, Resize
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'weights_dir', 'available', 'load', 'read_fits', 'read_image', 'find_images', 'prepare', 'predict',
-           'fresh_test', 'ship']
+__all__ = ['IMAGE_SUFFIXES', 'weights_dir', 'available', 'load', 'read_fits', 'read_image', 'is_dataset', 'find_images',
+           'read_images', 'prepare', 'predict', 'fresh_test', 'ship']
 
 # %% ../nbs/10_pretrained.ipynb #fe87306f
 def weights_dir() -> Path:
@@ -106,13 +106,45 @@ def read_image(path) -> np.ndarray:
     arr = read_npy_safe(path) if s == ".npy" else read_fits(path)  # both refuse non-regular files before opening
     return parse_image(np.asarray(arr, dtype=arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr)[0]
 
+def is_dataset(p) -> bool:
+    "A deeplense_nb data set folder: `images.npy` + `labels.csv` (what `simulate` and `import-deeplense` write), or a folder of `part-*` shards."
+    p = Path(p)
+    return p.is_dir() and (((p/"images.npy").exists() and (p/"labels.csv").exists()) or any((q/"meta.json").exists() for q in p.glob("part-*")))
+
 def find_images(paths) -> list[Path]:
-    "Image files among `paths`; folders (e.g. a DeepLense `val/` tree) are searched recursively, sorted; a missing path stays (to be reported)."
+    "Image files and data set folders among `paths`; other folders (e.g. a DeepLense `val/` tree) are searched recursively, sorted; a missing path stays (to be reported)."
     out = []
     for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
-        if p.is_dir(): out += sorted(f for f in p.rglob("*") if _suffix(f) in IMAGE_SUFFIXES and not f.is_dir())
-        else: out.append(p)  # missing, a FIFO, ...: read_image says why, in its row
+        if p.is_dir() and not is_dataset(p):
+            sets = sorted(q for q in p.rglob("*") if q.is_dir() and is_dataset(q)); sets = [q for q in sets if not any(s in q.parents for s in sets)]
+            out += sets + sorted(f for f in p.rglob("*") if _suffix(f) in IMAGE_SUFFIXES and not f.is_dir() and not any(s in f.parents for s in sets))
+        else: out.append(p)  # a data set, a file, missing, a FIFO, ...: read_images says why, in its row
     return out
+
+def read_images(path):
+    "`(name, index, label, image-or-BadFile)` for each image of a file (one) or a data set folder (all, memory-mapped)."
+    if not is_dataset(path):
+        try: yield str(path), "", "", read_image(path)
+        except Exception as e: yield str(path), "", "", e
+        return
+    try: images, labels = _dataset_arrays(Path(path))
+    except Exception as e: yield str(path), "", "", e if isinstance(e, BadFile) else BadFile(f"not a readable data set ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"); return
+    lab = labels["label"].astype(str).tolist() if "label" in labels else [""] * len(images)
+    for i in range(len(images)):
+        try: yield str(path), i, lab[i], parse_image(np.asarray(images[i], dtype=np.float32))[0]
+        except Exception as e: yield str(path), i, lab[i], e
+
+# %% ../nbs/10_pretrained.ipynb #510ae534
+def _dataset_arrays(folder: Path):
+    "Images (memory-mapped, `(N, 1, H, W)` or `(N, H, W)`) and labels of a data set folder, checked to agree."
+    from deeplense_nb.data import open_dataset
+    if (folder/"meta.json").exists() or not (folder/"images.npy").exists():
+        d = open_dataset(folder); return d.images, d.labels  # meta.json or part-* shards: the full checks
+    images = np.load(regular_file(folder/"images.npy", "images file"), mmap_mode="r")  # no meta.json: images.npy + labels.csv alone; never pickles
+    labels = pd.read_csv(regular_file(folder/"labels.csv", "labels file"))
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1): raise BadFile(f"images.npy is {images.shape}; a data set holds (N, 1, H, W) or (N, H, W)")
+    if len(labels) != len(images): raise BadFile(f"images.npy holds {len(images)} images but labels.csv has {len(labels)} rows")
+    return images, labels
 
 # %% ../nbs/10_pretrained.ipynb #623db350
 def prepare(img: np.ndarray, card: dict, resize: bool = False) -> torch.Tensor:
@@ -133,32 +165,37 @@ def _rows(model, card, batch, tta, dev):
         if card["task"] == "regress":
             from deeplense_nb.evaluate import REGRESS_CENTER
             lm = ((tta_d4(model, x) if tta else model(x)).reshape(-1) + REGRESS_CENTER).cpu().numpy().astype(np.float64)
-            return [dict(path=str(p), log10_axion_mass=float(v), axion_mass=float(10 ** v)) if np.isfinite(v) and abs(v) < 300 else
-                    dict(path=str(p), error="the model's output is not finite") for (p, _), v in zip(batch, lm)]
+            return [dict(k, log10_axion_mass=float(v), axion_mass=float(10 ** v)) if np.isfinite(v) and abs(v) < 300 else
+                    dict(k, error="the model's output is not finite") for (k, _), v in zip(batch, lm)]
         pr = (tta_d4(model, x, probs=True) if tta else model(x).softmax(-1)).cpu().numpy()
     cls = card["classes"]
-    return [dict(path=str(p), **{f"p_{c}": float(q) for c, q in zip(cls, row)}, pred=cls[int(row.argmax())]) if np.isfinite(row).all() else
-            dict(path=str(p), error="the model's output is not finite") for (p, _), row in zip(batch, pr)]
+    return [dict(k, **{f"p_{c}": float(q) for c, q in zip(cls, row)}, pred=cls[int(row.argmax())]) if np.isfinite(row).all() else
+            dict(k, error="the model's output is not finite") for (k, _), row in zip(batch, pr)]
 
 # %% ../nbs/10_pretrained.ipynb #41e9144a
 def predict(paths, model="model_ii_classifier", out=None, # files or folders; shipped name / run folder / .safetensors; CSV path
             batch_size: int = 64, tta: bool = False, resize: bool = False, device=None, # tta: average over the 8 rotations/flips
             progress: bool = True, root=None) -> pd.DataFrame:
-    "Class probabilities (or the axion mass) for every image under `paths`; each unreadable file is a row with its reason, never fatal."
+    "Class probabilities (or the axion mass) for every image under `paths` (files, folders, data set folders); each unreadable one is a row with its reason, never fatal."
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: need a whole number >= 1")
     dev = default_device(device); files = find_images(paths)
     if out is not None: out = _check_out(out, files)  # before any work, so nothing is lost at the end
     net, card = load(model, device=dev, root=root) if isinstance(model, (str, Path)) else model
-    rows, batch = [], []
-    for p in tqdm(files, desc="predict", disable=not progress):
-        try: batch.append((p, prepare(read_image(p), card, resize)))
-        except BadFile as e: rows.append(dict(path=str(p), error=str(e)))
-        except Exception as e: rows.append(dict(path=str(p), error=f"unreadable ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"))
+    rows, batch, sets = [], [], any(is_dataset(f) for f in files)  # data set images also get their index and label
+    for name, i, label, img in tqdm((r for f in files for r in read_images(f)), desc="predict", unit="img", disable=not progress):
+        key = dict(path=name, **(dict(index=i, label=label) if sets else {}))
+        try:
+            if isinstance(img, Exception): raise img
+            batch.append((key, prepare(img, card, resize)))
+        except BadFile as e: rows.append(dict(key, error=str(e)))
+        except Exception as e: rows.append(dict(key, error=f"unreadable ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"))
         if len(batch) == batch_size: rows += _rows(net, card, batch, tta, dev); batch = []
     if batch: rows += _rows(net, card, batch, tta, dev)
     df = pd.DataFrame(rows, columns=["path"] if not rows else None)
     if "error" not in df: df["error"] = ""
-    df = df.fillna({"error": ""}).sort_values("path", ignore_index=True)
+    df = df.fillna({"error": ""})
+    if sets: df["index"] = pd.to_numeric(df["index"], errors="coerce").astype("Int64")  # files have none
+    df = df.sort_values(["path", "index"] if sets else "path", ignore_index=True, kind="stable")
     if out is not None: tmp = out.with_name(out.name + ".tmp"); df.to_csv(tmp, index=False); os.replace(tmp, out)
     return df
 
