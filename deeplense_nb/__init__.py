@@ -1,12 +1,29 @@
 __version__ = "0.1.0"
 # Not generated: nbdev only keeps the version line above in step with settings.ini.
-# The model zoo (`deeplense_nb.models`, which registers every `lens_*` model with timm) is imported on first use, not
-# here, so `deeplense-nb --help` does not pay for torch and timm: `import deeplense_nb.models` (or anything that builds
-# a model: train, pretrained, benchmark) before `timm.create_model('lens_vit_tiny')`.
+# The model zoo (`deeplense_nb.models`, whose import registers every `lens_*` model with timm) is imported together
+# with timm, not here: `import deeplense_nb, timm; timm.create_model('lens_vit_tiny')` still works, and
+# `deeplense-nb --help` does not pay 5-9 s for torch and timm.
+import importlib as _importlib, importlib.abc as _abc, importlib.util as _util, sys as _sys
+
+
+class _RegisterWithTimm(_abc.MetaPathFinder):
+    "Import `deeplense_nb.models` as soon as timm has been imported (once)."
+    def find_spec(self, name, path=None, target=None):
+        if name != "timm": return None
+        _sys.meta_path.remove(self)
+        spec = _util.find_spec("timm")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"): return spec
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module); _importlib.import_module(".models", __name__)
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "timm" in _sys.modules: from . import models  # noqa: E402,F401  (timm is paid for already)
+elif not any(isinstance(f, _RegisterWithTimm) for f in _sys.meta_path): _sys.meta_path.insert(0, _RegisterWithTimm())
 
 
 def __getattr__(name):
-    if name == "models":
-        import importlib
-        return importlib.import_module(".models", __name__)
+    if name == "models": return _importlib.import_module(".models", __name__)
     raise AttributeError(f"module 'deeplense_nb' has no attribute {name!r}")
