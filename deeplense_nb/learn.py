@@ -17,7 +17,7 @@ from .train import TrainConfig, Resize, build_model, fit, _loss_fn
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'recipes_dir', 'list_recipes', 'load_recipe', 'learn_check', 'minutes_to', 'time_to_auc',
-           'plot_time_to_auc']
+           'plot_time_to_auc', 'bench_learn']
 
 # %% ../nbs/08a_learn.ipynb #76a3a6fb
 def recipes_dir() -> Path:
@@ -52,10 +52,10 @@ def _tensors(data, cfg) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 # %% ../nbs/08a_learn.ipynb #bd297c51
 def learn_check(recipe, data, # a recipe name, YAML path, dict or TrainConfig; a small dataset folder
-                steps: int = 200, # most optimizer steps
-                batch_size: int = 16,
-                target: float = 0.7, # pass when the mean training loss of the last `window` steps is below this
-                window: int = 10, seed: int = 0) -> dict:
+                steps: int = 250, # most optimizer steps
+                batch_size: int = 32,
+                target: float = 0.9, # pass when the mean training loss of the last `window` steps is below this
+                window: int = 20, seed: int = 0) -> dict:
     "Train a recipe's model on a small fixed set until its training loss is below `target` (or `steps` run out)."
     cfg = recipe if isinstance(recipe, TrainConfig) else TrainConfig.from_dict(recipe if isinstance(recipe, dict) else load_recipe(recipe))
     x, y, size = _tensors(data, cfg); torch.manual_seed(seed)
@@ -134,3 +134,18 @@ def plot_time_to_auc(out, models=None, thresholds=THRESHOLDS, ax=None, title: st
     ax.set(xlabel="training minutes", ylabel="val macro AUC", ylim=(0.45, 1.0), title=title or f"time to AUC ({Path(out).name})")
     ax.legend(fontsize=8, loc="lower right"); ax.grid(alpha=0.3)
     return ax
+
+# %% ../nbs/08a_learn.ipynb #76c5ca68
+def bench_learn(models=("vit_model_ii", "hybrid_model_ii", "cnn_model_ii", "resnet18"), # recipe or plain model names
+                budget_min: float = 10., # training minutes per model
+                out="results/benchmarks", # time_to_auc.csv, time_to_auc.png and time_to_auc_provenance.json go here
+                runs="runs/bench_learn", **kw) -> pd.DataFrame: # the training runs (and the shared data) go here
+    "`deeplense-nb bench learn`: `time_to_auc`, printed as a table and written with a figure and provenance."
+    import matplotlib.pyplot as plt
+    df = time_to_auc(models, budget_min=budget_min, out=runs, **kw); out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out/"time_to_auc.csv", index=False); save_json(df.attrs["provenance"], out/"time_to_auc_provenance.json")
+    ax = plot_time_to_auc(runs, models=list(models), title=f"val macro AUC vs training minutes ({budget_min:g} min budget each)")
+    ax.figure.savefig(out/"time_to_auc.png", dpi=120, bbox_inches="tight"); plt.close(ax.figure)
+    cols = ["model", "epochs", "train_minutes", *[c for c in df if c.startswith("min_to")], "best_val_auc"]
+    print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return df

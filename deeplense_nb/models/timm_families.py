@@ -11,7 +11,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.mlp_mixer import MlpMixer, ResBlock, Affine
 from timm.models.resnet import ResNet, BasicBlock
 from timm.models.swin_transformer import SwinTransformer
-from ..layers import default_patch_size, token_grid
+from ..layers import default_patch_size, token_grid, ConvStem
 
 # %% auto #0
 __all__ = ['default_cfgs', 'lens_swin_tiny', 'lens_swin_small', 'lens_mixer_tiny', 'lens_mixer_small', 'lens_resmlp_tiny',
@@ -30,21 +30,34 @@ default_cfgs = generate_default_cfgs({
 def _no_pretrained(variant, pretrained):
     if pretrained: raise ValueError(f"{variant}: no timm-hosted weights; load shipped weights with deeplense_nb.pretrained")
 
+def _swap(model: nn.Module, attr: str, fn) -> nn.Module:
+    "Replace the submodule at dotted path `attr` by `fn(submodule)`."
+    *path, name = attr.split("."); owner = model
+    for a in path: owner = getattr(owner, a)
+    setattr(owner, name, fn(getattr(owner, name)))
+    return model
+
 def _head_norm(model: nn.Module, head_norm: str, attr: str) -> nn.Module:
     "Put a BatchNorm of the pooled features in front of the linear classifier `model.<attr>` when `head_norm='bn'`."
     if head_norm not in ("", "bn"): raise ValueError(f"head_norm={head_norm!r}: choose '' or 'bn'")
-    *path, name = attr.split("."); owner = model
-    for a in path: owner = getattr(owner, a)
-    fc = getattr(owner, name)
-    if head_norm == "bn" and isinstance(fc, nn.Linear): setattr(owner, name, nn.Sequential(nn.BatchNorm1d(fc.in_features), fc))
-    return model
+    bn = lambda fc: nn.Sequential(nn.BatchNorm1d(fc.in_features), fc) if isinstance(fc, nn.Linear) else fc
+    return _swap(model, attr, bn) if head_norm == "bn" else model
+
+def _stem(model: nn.Module, stem: str, attr: str, *, img_size, patch_size, in_chans: int = 1, stem_width: int = 32) -> nn.Module:
+    "With `stem='conv'`, replace the linear patch projection `model.<attr>` by early convolutions (`layers.ConvStem`), same token grid."
+    if stem not in ("patch", "conv"): raise ValueError(f"stem={stem!r}: choose 'patch' or 'conv'")
+    def conv(proj):   # (B, C, H, W) -> (B, D, H/p, W/p), as the linear projection it replaces
+        cs = ConvStem(img_size=img_size, in_chans=in_chans, dim=proj.out_channels, patch_size=patch_size, width=stem_width)
+        return nn.Sequential(cs.body, cs.proj)
+    return _swap(model, attr, conv) if stem == "conv" else model
 
 # %% ../../nbs/05b_models_timm.ipynb #81d3a50c
-def _create_swin(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", **kwargs) -> SwinTransformer:
+def _create_swin(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", stem: str = "patch", stem_width: int = 32, **kwargs) -> SwinTransformer:
     "timm Swin for lens images; the patch size follows `img_size` (finest grid of at most 30 tokens per side)."
     _no_pretrained(variant, pretrained)
     patch_size = patch_size or default_patch_size(img_size, max_grid=30, min_grid=8); token_grid(img_size, patch_size)
     m = build_model_with_cfg(SwinTransformer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    m = _stem(m, stem, "patch_embed.proj", img_size=img_size, patch_size=patch_size, in_chans=kwargs.get("in_chans", 1), stem_width=stem_width)
     return _head_norm(m, head_norm, "head.fc")
 
 @register_model
@@ -60,11 +73,12 @@ def lens_swin_small(pretrained=False, **kwargs) -> SwinTransformer:
     return _create_swin("lens_swin_small", pretrained, **dict(model_args, **kwargs))
 
 # %% ../../nbs/05b_models_timm.ipynb #2073314f
-def _create_mixer(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", **kwargs) -> MlpMixer:
+def _create_mixer(variant: str, pretrained: bool = False, img_size=64, patch_size=None, head_norm: str = "", stem: str = "patch", stem_width: int = 32, **kwargs) -> MlpMixer:
     "timm `MlpMixer` (also ResMLP) for lens images; the patch size follows `img_size` (64 -> 8, 150 -> 10)."
     _no_pretrained(variant, pretrained)
     patch_size = patch_size or default_patch_size(img_size); token_grid(img_size, patch_size)
     m = build_model_with_cfg(MlpMixer, variant, pretrained, img_size=img_size, patch_size=patch_size, **kwargs)
+    m = _stem(m, stem, "stem.proj", img_size=img_size, patch_size=patch_size, in_chans=kwargs.get("in_chans", 1), stem_width=stem_width)
     return _head_norm(m, head_norm, "head")
 
 @register_model
