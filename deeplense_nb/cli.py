@@ -25,11 +25,8 @@ def repo_root() -> Path:
 # %% ../nbs/11_cli.ipynb #e3338598
 def run_notebook(template, out_nb, parameters: dict, cwd=None, progress=True) -> Path:
     "Execute notebook `template` with papermill into `out_nb`, creating its folder."
-    import papermill as pm
-    out_nb = Path(out_nb); out_nb.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(template), str(out_nb), parameters=parameters, cwd=str(cwd or out_nb.parent),
-                        kernel_name="python3", progress_bar=progress)
-    return out_nb
+    from deeplense_nb.experiments import execute
+    return execute(template, out_nb, parameters, cwd=cwd, progress=progress)
 
 # %% ../nbs/11_cli.ipynb #9c8adeab
 def cmd_simulate(a):

@@ -15,8 +15,8 @@ from .core import CLASSES, device as default_device
 from .augment import tta_d4
 
 # %% auto #0
-__all__ = ['REGRESS_CENTER', 'lens_metrics', 'confusion', 'regression_metrics', 'predict', 'plot_roc', 'plot_confusion',
-           'plot_regression', 'evaluate']
+__all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict', 'plot_roc',
+           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'plot_history']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -82,7 +82,7 @@ def _fig(ax):
     if ax is not None: return ax.figure, ax
     return plt.subplots(figsize=(4.2, 4))
 
-def plot_roc(probs, y, classes=CLASSES, ax=None):
+def plot_roc(probs, y, classes=CLASSES, ax=None, title: str = "ROC"):
     "One-vs-rest ROC curves, one per class, with the AUC in the legend."
     fig, ax = _fig(ax); p, y = torch.as_tensor(probs).numpy(), torch.as_tensor(y).numpy()
     ks = [1] if len(classes) == 2 else range(len(classes))
@@ -91,31 +91,37 @@ def plot_roc(probs, y, classes=CLASSES, ax=None):
         fpr, tpr, _ = roc_curve(y == k, p[:, k])
         ax.plot(fpr, tpr, label=f"{classes[k]} (AUC {roc_auc_score(y == k, p[:, k]):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC"); ax.legend(loc="lower right")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title); ax.legend(loc="lower right")
     return fig
 
 # %% ../nbs/07_evaluate.ipynb #f0dcc975
-def plot_confusion(cm, classes=CLASSES, ax=None):
+def plot_confusion(cm, classes=CLASSES, ax=None, title: str = "confusion matrix"):
     "Confusion matrix as an annotated image (rows true, columns predicted)."
     fig, ax = _fig(ax); cm = np.asarray(cm)
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm): ax.text(j, i, str(v), ha="center", va="center", color="k" if v < cm.max() / 2 else "w")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=classes, yticklabels=classes,
-           xlabel="predicted", ylabel="true", title="confusion matrix")
+           xlabel="predicted", ylabel="true", title=title)
     return fig
 
-def plot_regression(pred, true, ax=None):
+def plot_regression(pred, true, ax=None, title: str = "axion mass"):
     "Predicted vs true log10 axion mass with the identity line."
     fig, ax = _fig(ax); p, t = np.asarray(pred), np.asarray(true)
     ax.scatter(t, p, s=6, alpha=0.6); lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
-    ax.set(xlabel="true log10 m_a [eV]", ylabel="predicted log10 m_a [eV]", title="axion mass")
+    ax.set(xlabel="true log10 m_a [eV]", ylabel="predicted log10 m_a [eV]", title=title)
     return fig
 
 # %% ../nbs/07_evaluate.ipynb #099906ad
+def figure_title(what: str, prefix: str, out_dir) -> str:
+    "A figure title that says what it shows, on which split and for which run: 'ROC: test split, run quickstart (n=120)'."
+    return f"{what}: {prefix.replace('_', ' ')} split, run {Path(out_dir).resolve().name}"
+
 def _save_figures(out_dir, prefix, task, out, y, classes, cm):
     import matplotlib.pyplot as plt
-    figs = dict(regression=plot_regression(out, y)) if task == "regress" else dict(roc=plot_roc(out, y, classes), confusion=plot_confusion(cm, classes))
+    t = lambda what: f"{figure_title(what, prefix, out_dir)} (n={len(y)})"
+    figs = (dict(regression=plot_regression(out, y, title=t("axion mass"))) if task == "regress" else
+            dict(roc=plot_roc(out, y, classes, title=t("ROC")), confusion=plot_confusion(cm, classes, title=t("confusion"))))
     (Path(out_dir)/"figures").mkdir(parents=True, exist_ok=True)
     paths = [Path(out_dir)/"figures"/f"{prefix}_{k}.png" for k in figs]
     for f, p in zip(figs.values(), paths): f.tight_layout(); f.savefig(p, dpi=110); plt.close(f)
@@ -137,3 +143,20 @@ def evaluate(model, dataset, task: str = "classify", classes=CLASSES, # model, D
         cols = dict(pred=out.numpy()) if task == "regress" else {f"p_{c}": out[:, k].numpy() for k, c in enumerate(classes)}
         pd.DataFrame(dict(target=y.numpy(), **cols)).to_csv(Path(out_dir)/f"predictions_{prefix}.csv", index_label="i")
     return {f"{prefix}_{k}": v for k, v in (m | dict(n=len(y))).items()}
+
+# %% ../nbs/07_evaluate.ipynb #21d10aa3
+HISTORY_METRIC = dict(classify=("val_auc_macro", "val macro AUC"), binary=("val_auc", "val AUC"), regress=("val_mae_dex", "val MAE [dex]"))
+
+def plot_history(history, task: str = "classify", title: str = "learning curve"): # a history.csv path or DataFrame
+    "Loss (train, val) and the validation metric per epoch, side by side."
+    import matplotlib.pyplot as plt
+    h = pd.read_csv(history) if isinstance(history, (str, Path)) else pd.DataFrame(history)
+    key, label = HISTORY_METRIC[task]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(h.epoch, h.train_loss, "o-", label="train"); a.plot(h.epoch, h.val_loss, "s-", label="val")
+    a.set(xlabel="epoch", ylabel="loss"); a.legend()
+    if key in h: b.plot(h.epoch, h[key], "o-", color="C2")
+    b.set(xlabel="epoch", ylabel=label)
+    for ax in (a, b): ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title); fig.tight_layout()
+    return fig

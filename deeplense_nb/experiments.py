@@ -11,7 +11,7 @@ import yaml
 from .core import regular_file, run_dir, load_json
 
 # %% auto #0
-__all__ = ['find_template', 'template_parameters', 'run', 'parse_params', 'check_params', 'sweep', 'collect_runs']
+__all__ = ['find_template', 'template_parameters', 'execute', 'run', 'parse_params', 'check_params', 'sweep', 'collect_runs']
 
 # %% ../nbs/09_experiments.ipynb #f5379157
 def find_template(template) -> Path:
@@ -35,6 +35,22 @@ def template_parameters(template) -> dict:
         except (ValueError, SyntaxError): out[k] = v["default"]  # an expression: keep its text
     return out
 
+# %% ../nbs/09_experiments.ipynb #3f81402f
+def _ipc_kernel_manager():
+    from jupyter_client.manager import AsyncKernelManager
+    class IPCKernelManager(AsyncKernelManager):
+        "A kernel on local IPC sockets: nothing listens on TCP, and the kernel prints no 'TCP without encryption' warning."
+        def __init__(self, **kw): super().__init__(**kw); self.transport = "ipc"
+    return IPCKernelManager
+
+def execute(template, out_nb, parameters: dict | None = None, cwd=None, kernel: str = "python3", progress: bool = True) -> Path:
+    "Run notebook `template` with papermill into `out_nb` (its folder created), on a local IPC kernel; what the notebook writes to fd 1 (the training loop's epoch lines) shows in the terminal too."
+    import papermill as pm
+    out_nb = Path(out_nb); out_nb.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(template), str(out_nb), parameters=parameters or {}, cwd=str(cwd or out_nb.parent), kernel_name=kernel,
+                        progress_bar=progress, kernel_manager_class=_ipc_kernel_manager())
+    return out_nb
+
 # %% ../nbs/09_experiments.ipynb #fbce6b91
 def run(template="nbs/experiments/train.ipynb", # papermill template
         name: str | None = None, root="runs", # run name (a folder under root; default: the template's name)
@@ -52,7 +68,7 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
         shutil.rmtree(d); d.mkdir()
     if "out_dir" in defaults: params.setdefault("out_dir", str(d))
     (d/"params.yaml").write_text(yaml.safe_dump({**defaults, **params}, sort_keys=False))
-    pm.execute_notebook(str(template), str(d/"notebook.ipynb"), parameters=params, cwd=str(d), kernel_name=kernel, progress_bar=progress)
+    execute(template, d/"notebook.ipynb", params, cwd=d, kernel=kernel, progress=progress)
     return d
 
 # %% ../nbs/09_experiments.ipynb #35074332

@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
 from .core import provenance, save_json, load_json, load_yaml
-from .experiments import find_template, template_parameters, run, collect_runs
+from .experiments import find_template, template_parameters, run, collect_runs, execute
 
 # %% auto #0
 __all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset', 'data_slug', 'study_data', 'fill', 'grid_runs',
@@ -201,7 +201,6 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
               storage: str | None = None, n_trials: int | None = None, # Optuna storage URL (default SQLite in the runs folder); trial budget
               progress: bool = True, run_missing: bool = True) -> Path: # run_missing=False: only collect what is there and report
     "Run (or resume) a study preset, collect its runs and execute its results notebook; returns the results folder."
-    import papermill as pm
     study = load_study(name); pre = get_preset(study, preset); t0, prov = time.time(), provenance()  # the code the runs start with
     runs_dir = (Path(root)/"studies"/study["name"]/preset).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
     out = (Path(results)/study["name"]/preset).resolve(); out.mkdir(parents=True, exist_ok=True)
@@ -228,8 +227,8 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
                    train_seconds=float(pd.to_numeric(df.get("train_seconds", pd.Series(dtype=float)), errors="coerce").sum()),
                    command=" ".join(sys.argv), **info, **prov), out/"provenance.json")
     if failed: print(f"{len(failed)} run(s) failed (see {out/'provenance.json'}):\n" + "\n".join(f"  {f['run']}: {f['error'][:300]}" for f in failed))
-    pm.execute_notebook(str(find_template(study["results"])), str(out/"notebook.ipynb"), cwd=str(out), progress_bar=False,
-                        parameters=dict(study=study["name"], preset=preset, results_dir=str(out), out_dir=str(out)))
+    execute(find_template(study["results"]), out/"notebook.ipynb", dict(study=study["name"], preset=preset, results_dir=str(out), out_dir=str(out)),
+            cwd=out, progress=False)
     return out
 
 # %% ../nbs/09a_studies.ipynb #c73ac9c7

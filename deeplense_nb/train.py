@@ -26,7 +26,7 @@ from .evaluate import REGRESS_CENTER, predict, lens_metrics, regression_metrics,
 # %% auto #0
 __all__ = ['TASKS', 'SELECT', 'DataConfig', 'OptimConfig', 'TrainConfig', 'named_paths', 'model_kwargs', 'sparsities', 'Resize',
            'task_classes', 'make_datasets', 'build_model', 'save_checkpoint', 'load_checkpoint', 'load_model',
-           'init_weights', 'dist_info', 'fit', 'bench_train_step']
+           'init_weights', 'dist_info', 'epoch_line', 'say', 'fit', 'bench_train_step']
 
 # %% ../nbs/06_train.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -292,11 +292,11 @@ def _logger(r):
     if cfg.log == "none": return lambda row: None
     if cfg.log == "tensorboard":
         try: from torch.utils.tensorboard import SummaryWriter
-        except ImportError: raise ImportError("log='tensorboard' needs the tensorboard package: pip install tensorboard") from None
+        except ImportError: raise ImportError("log='tensorboard' needs the tensorboard package: pip install 'deeplense_nb[tensorboard]'") from None
         w = SummaryWriter(str(r.out/"tensorboard"))
         return lambda row: [w.add_scalar(k, v, row["step"]) for k, v in row.items() if isinstance(v, (int, float))] and w.flush()
     try: import wandb
-    except ImportError: raise ImportError("log='wandb' needs the wandb package: pip install wandb") from None
+    except ImportError: raise ImportError("log='wandb' needs the wandb package: pip install 'deeplense_nb[wandb]'") from None
     wandb.init(project="deeplense_nb", name=r.out.name, config=cfg.to_dict(), dir=str(r.out))
     return lambda row: wandb.log(row, step=row["step"])
 
@@ -453,6 +453,8 @@ def _end_epoch(r, epoch: int, seconds: float):
     row = dict(epoch=epoch + 1, step=r.step, lr=r.opt.param_groups[0]["lr"], train_loss=float(loss[0] / max(loss[1], 1)),
                **{f"val_{k}": x for k, x in v.items()}, seconds=seconds)
     r.history.append(row); r.loss_sum, r.loss_n = 0., 0
+    if r.rank == 0: say(epoch_line(row, r.cfg.epochs, SELECT[r.cfg.task][0], r.spe * r.cfg.batch_size / max(seconds, 1e-9),
+                                   (r.cfg.epochs - epoch - 1) * sum(h["seconds"] for h in r.history) / len(r.history)))
     _keep_best(r, v, epoch + 1); _report(r, v, epoch + 1)
     if r.rank == 0: pd.DataFrame(r.history).to_csv(r.out/"history.csv", index=False)
     r.log(row); _save_last(r)
@@ -464,6 +466,19 @@ def _keep_best(r, v: dict, epoch):
         r.best, r.best_epoch = score, epoch
         if r.rank == 0: save_checkpoint(r.out/"checkpoints"/"best.safetensors", _eval_model(r).state_dict(),
                                         _meta(r, kind="weights", epoch=epoch, **{f"val_{key}": v[key]}))
+
+# %% ../nbs/06_train.ipynb #d0522a75
+def epoch_line(row: dict, epochs: int, key: str, images_per_s: float, eta_s: float) -> str:
+    "One terminal line per epoch: epoch, train loss, the validation metric, lr, images/s and the time left."
+    w = len(str(epochs)); eta = time.strftime("%H:%M:%S", time.gmtime(max(eta_s, 0)))
+    return (f"epoch {row['epoch']:>{w}}/{epochs}  train_loss {row['train_loss']:.4f}  val_{key} {row[f'val_{key}']:.4f}  "
+            f"lr {row['lr']:.2e}  {images_per_s:,.0f} img/s  ETA {eta}")
+
+def say(line: str):
+    "Print a line; inside a Jupyter kernel (a papermill run) through fd 1, which the kernel shows in the notebook and echoes to the terminal that started it."
+    import sys
+    out = sys.__stdout__ if type(sys.stdout).__module__.startswith("ipykernel") and sys.__stdout__ is not None else sys.stdout
+    print(line, file=out, flush=True)
 
 # %% ../nbs/06_train.ipynb #4b8d4709
 def _extra_tests(r, model, kw) -> dict:
@@ -494,8 +509,17 @@ def _finish(r) -> dict:
     m |= dict(task=r.cfg.task, model=r.cfg.model, best_epoch=r.best_epoch, epochs_run=len(r.history), steps=r.step, pruned=r.pruned,
               n_params=sum(p.numel() for p in model.parameters()), train_seconds=secs,
               train_images_per_s=r.step * r.cfg.batch_size / secs if secs else float("nan"), **provenance(r.dev))
-    if r.rank == 0: save_json(m, r.out/"metrics.json")
+    if r.rank == 0: _learning_curve(r); save_json(m, r.out/"metrics.json")
     return m
+
+def _learning_curve(r):
+    "figures/learning_curve.png from the run's history (nothing when no epoch ended)."
+    import matplotlib.pyplot as plt
+    from deeplense_nb.evaluate import plot_history, figure_title
+    if not r.history: return
+    (r.out/"figures").mkdir(parents=True, exist_ok=True)
+    fig = plot_history(r.history, r.cfg.task, title=f"learning curve: train and val splits, run {r.out.resolve().name}")
+    fig.savefig(r.out/"figures"/"learning_curve.png", dpi=110); plt.close(fig)
 
 # %% ../nbs/06_train.ipynb #3a381fce
 def fit(cfg: TrainConfig | dict, datasets: dict | None = None, # config; dict(train=, val=[, test=]) Datasets of (x, y)
