@@ -26,7 +26,7 @@ from .evaluate import REGRESS_CENTER, predict, lens_metrics, regression_metrics,
 # %% auto #0
 __all__ = ['TASKS', 'SELECT', 'DataConfig', 'OptimConfig', 'TrainConfig', 'named_paths', 'model_kwargs', 'sparsities', 'Resize',
            'task_classes', 'make_datasets', 'build_model', 'save_checkpoint', 'load_checkpoint', 'load_model',
-           'init_weights', 'dist_info', 'epoch_line', 'say', 'fit', 'bench_train_step']
+           'init_weights', 'dist_info', 'recalibrate_bn', 'epoch_line', 'say', 'fit', 'bench_train_step']
 
 # %% ../nbs/06_train.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -97,6 +97,7 @@ class OptimConfig(DataConfig):
     tta: bool = False             # average the final val/test predictions over the 8 rotations/flips (test also without)
     eval_data: str = ""           # more test sets 'name=folder,...' for the best checkpoint (domain shift), resized to img_size
     prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity (no fine-tuning)
+    bn_recal: int = 0             # before each validation, recompute BatchNorm statistics over this many training batches (precise BN); 0 = off
 
 # %% ../nbs/06_train.ipynb #b6b24d3d
 @dataclass
@@ -444,12 +445,35 @@ def _validate(r) -> dict:
     if r.cfg.task == "regress": return dict(loss=float(F.mse_loss(out, y.float())), **regression_metrics(out, y))
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
 
+# %% ../nbs/06_train.ipynb #4e4ddd96
+def recalibrate_bn(model: torch.nn.Module, batches, device="cpu") -> int:
+    "Recompute every BatchNorm's running statistics as plain averages over `batches` of images (precise BN); returns how many layers."
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns: return 0
+    momentum, was_training = [b.momentum for b in bns], model.training
+    for b in bns: b.reset_running_stats(); b.momentum = None   # momentum None = cumulative average
+    model.train()
+    with torch.no_grad():
+        for x in batches: model(x.to(device))
+    for b, m in zip(bns, momentum): b.momentum = m
+    model.train(was_training)
+    return len(bns)
+
+def _recalibrate(r):
+    "Precise BN for the evaluated model: `bn_recal` fixed batches of the training split, unaugmented (the same on every rank)."
+    n = min(len(r.data["train"]), r.cfg.bn_recal * r.bs)
+    idx = torch.randperm(len(r.data["train"]), generator=torch.Generator().manual_seed(derive_seed(r.cfg.seed, "bn_recal")))[:n].tolist()
+    dl = torch.utils.data.DataLoader(r.data["train"], batch_sampler=[idx[i:i + r.bs] for i in range(0, n, r.bs)])
+    recalibrate_bn(_eval_model(r), (x for x, _ in dl), r.dev)
+
 # %% ../nbs/06_train.ipynb #d99f81d7
 def _end_epoch(r, epoch: int, seconds: float):
     "Validate, log a history row, keep the best checkpoint and write `last`."
     loss = torch.tensor([r.loss_sum, r.loss_n], dtype=torch.float64)
     if r.world > 1: dist.all_reduce(loss)
-    _sync_buffers(r.model, r.ema.module if r.ema is not None else None); v = _validate(r)
+    _sync_buffers(r.model, r.ema.module if r.ema is not None else None)
+    if r.cfg.bn_recal: _recalibrate(r)
+    v = _validate(r)
     row = dict(epoch=epoch + 1, step=r.step, lr=r.opt.param_groups[0]["lr"], train_loss=float(loss[0] / max(loss[1], 1)),
                **{f"val_{k}": x for k, x in v.items()}, seconds=seconds)
     r.history.append(row); r.loss_sum, r.loss_n = 0., 0
