@@ -1,4 +1,4 @@
-# deeplense_nb — every target creates .venv and installs the pinned toolchain first.
+# deeplense_nb — every target creates .venv and installs the toolchain first, pinned by constraints.txt.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -15,11 +15,11 @@ help:
 	@echo "make lab     start JupyterLab on 127.0.0.1 with the notebooks in nbs/"
 	@echo "make export  regenerate deeplense_nb/ and README.md from nbs/ and clean the notebooks"
 
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py constraints.txt
 	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); if [ "$$free" -lt 7 ] && [ ! -x $(BIN)/python ]; then \
 	  echo "make: only $$free GB free on this disk; the pinned toolchain (PyTorch with CUDA libraries) needs about 7 GB in .venv" >&2; exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'  # ranges in settings.ini, exact checked pins here
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -8,19 +8,17 @@ import argparse, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['repo_root', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench', 'train_params',
-           'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study', 'build_parser',
-           'cli_words', 'main']
+__all__ = ['EXTRAS', 'shipped', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench',
+           'train_params', 'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study',
+           'build_parser', 'cli_words', 'missing_extra', 'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
-def repo_root() -> Path:
-    "The checkout holding the notebooks (the CLI's templates live in nbs/)."
-    import deeplense_nb
-    root = Path(deeplense_nb.__file__).resolve().parents[1]
-    if not (root/"nbs").is_dir():
-        raise FileNotFoundError(f"no nbs/ folder next to the package at {root}: notebook commands need a source "
-                                "checkout (git clone, then `pip install -e .`)")
-    return root
+def shipped(rel: str) -> Path:
+    "A template or config the CLI uses by default: the checkout's copy in development, the wheel's package data once installed."
+    from deeplense_nb.core import package_path
+    p = package_path(rel)
+    if not p.exists(): raise FileNotFoundError(f"{rel} is not shipped with this installation of deeplense_nb (looked at {p})")
+    return p
 
 # %% ../nbs/11_cli.ipynb #e3338598
 def run_notebook(template, out_nb, parameters: dict, cwd=None, progress=True) -> Path:
@@ -71,7 +69,7 @@ def cmd_eda(a):
     out = Path(a.out).resolve()
     params = dict(out_dir=str(out), seed=a.seed)
     if a.data: params["data_dir"] = str(Path(a.data).resolve())
-    nb = run_notebook(repo_root()/"nbs/explore/eda.ipynb", out/"notebook.ipynb", params, progress=not a.quiet)
+    nb = run_notebook(shipped("nbs/explore/eda.ipynb"), out/"notebook.ipynb", params, progress=not a.quiet)
     print(f"EDA notebook: {nb}\nfigures:      {out/'figures'}")
 
 # %% ../nbs/11_cli.ipynb #235aff2b
@@ -151,11 +149,11 @@ def cmd_quickstart(a):
     import yaml
     from deeplense_nb.experiments import run
     from deeplense_nb.core import load_json
-    out = Path(a.out).resolve(); params = yaml.safe_load((repo_root()/"configs"/"quickstart.yaml").read_text())
+    out = Path(a.out).resolve(); params = yaml.safe_load(shipped("configs/quickstart.yaml").read_text())
     if a.n_per_class: params["n_per_class"] = a.n_per_class
     if a.epochs: params["epochs"] = a.epochs
     d = run("nbs/experiments/train.ipynb", out.name, out.parent, overwrite=True, progress=not a.quiet, **params)
-    run_notebook(repo_root()/"nbs/explore/eda.ipynb", d/"eda"/"notebook.ipynb",
+    run_notebook(shipped("nbs/explore/eda.ipynb"), d/"eda"/"notebook.ipynb",
                  dict(data_dir=str(d/"data"), out_dir=str(d/"eda"), seed=params.get("seed", 0)), progress=not a.quiet)
     print("\nquickstart done."); print_metrics(load_json(d/"metrics.json"), d)
     print(f"  notebook:  {d/'notebook.ipynb'}\n  data EDA:  {d/'eda'/'figures'}")
@@ -167,7 +165,9 @@ def cmd_study(a):
     if a.n_trials is not None and a.n_trials < 1: raise ValueError(f"n_trials={a.n_trials}: need at least 1 trial")
     if a.storage and not re.match(r"[a-z][a-z0-9+]*://", a.storage): raise ValueError(f"storage={a.storage!r}: give a database URL, e.g. sqlite:///study.db")
     if a.name in (None, "list"):
-        for n in list_studies(): s = load_study(n); print(f"{n:14s} presets: {', '.join(s['presets'])}\n{'':14s} {s.get('question', '')}")
+        from deeplense_nb.studies import studies_dir
+        if not (names := list_studies()): raise FileNotFoundError(f"no study files in {studies_dir()}: this installation ships none")
+        for n in names: s = load_study(n); print(f"{n:14s} presets: {', '.join(s['presets'])}\n{'':14s} {s.get('question', '')}")
         return
     out = run_study(a.name, a.preset, root=a.root, results=a.results, device=a.device, storage=a.storage,
                     n_trials=a.n_trials, progress=not a.quiet, run_missing=not a.report_only)
@@ -268,6 +268,13 @@ def cli_words(msg: str, command: str) -> str:
 
 # %% ../nbs/11_cli.ipynb #02695590
 _ERRORS = (ValueError, KeyError, TypeError, OSError, MemoryError)  # bad input: one line, no traceback
+EXTRAS = dict(lenstronomy="bench", tensorboard="tensorboard", wandb="wandb", mkdocs="docs")  # optional package -> the extra that installs it
+
+def missing_extra(e: ImportError) -> str | None:
+    "The one-line advice for an optional package that is not installed (None for any other import error)."
+    if "deeplense_nb[" in str(e): return str(e)
+    extra = EXTRAS.get((getattr(e, "name", None) or "").split(".")[0])
+    return f"{e.name.split('.')[0]} is not installed; pip install 'deeplense_nb[{extra}]'" if extra else None
 
 def main(argv=None):
     "Entry point of the `deeplense-nb` console script."
@@ -277,6 +284,9 @@ def main(argv=None):
             from deeplense_nb.core import device
             device(args.device)  # checked before any work
         args.fn(args)
+    except ImportError as e:
+        if (msg := missing_extra(e)) is None: raise
+        sys.exit(f"deeplense-nb {args.command}: error: {msg}")
     except _ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
         if isinstance(e, OSError) and e.filename: msg = f"{e.strerror or type(e).__name__}: {e.filename}"

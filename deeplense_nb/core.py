@@ -12,7 +12,7 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file', 'save_json',
            'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range', 'regular_file',
-           'open_regular', 'check_apart', 'load_yaml']
+           'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -171,3 +171,17 @@ def load_yaml(path, what: str = "config file") -> dict:
     if not isinstance(d, dict) or not all(isinstance(k, str) for k in d):
         raise ValueError(f"{what} {path} must be a mapping of names (strings) to values, e.g. `epochs: 3`")
     return d
+
+# %% ../nbs/00_core.ipynb #3ba61950
+def checkout_root() -> Path | None:
+    "The source checkout the package runs from (an editable install: settings.ini and nbs/ beside it), or None (an installed wheel)."
+    import deeplense_nb
+    root = Path(deeplense_nb.__file__).resolve().parents[1]
+    return root if (root/"settings.ini").is_file() and (root/"nbs").is_dir() else None
+
+def package_path(rel) -> Path:
+    "A shipped template or config (`nbs/experiments/train.ipynb`, `configs/studies`, ...): the checkout's copy in development, else the wheel's package data (`deeplense_nb/assets/`)."
+    root = checkout_root()
+    if root is not None: return root/rel
+    from importlib.resources import files
+    return Path(str(files("deeplense_nb")/"assets"/rel))  # zip_safe=False: a real folder

@@ -8,18 +8,17 @@ import ast, itertools, json, shutil
 from pathlib import Path
 import pandas as pd
 import yaml
-from .core import regular_file, run_dir, load_json
+from .core import regular_file, run_dir, load_json, package_path
 
 # %% auto #0
 __all__ = ['find_template', 'template_parameters', 'execute', 'run', 'parse_params', 'check_params', 'sweep', 'collect_runs']
 
 # %% ../nbs/09_experiments.ipynb #f5379157
 def find_template(template) -> Path:
-    "The template path as given, or relative to the repository (so `nbs/experiments/train.ipynb` works from anywhere)."
+    "The template path as given, else a shipped one (`core.package_path`: `nbs/experiments/train.ipynb` works from anywhere, from a wheel too)."
     p = Path(template)
     if p.exists(): return regular_file(p, "template")  # a FIFO or a folder is refused here, not hung on
-    import deeplense_nb
-    q = Path(deeplense_nb.__file__).resolve().parents[1]/p
+    q = package_path(p)  # the shipped templates: the checkout's nbs/ or the installed package's data
     if q.exists(): return regular_file(q, "template")
     raise FileNotFoundError(f"template {template} not found (also looked in {q.parent}); pass a path to a notebook")
 

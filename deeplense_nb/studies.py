@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
-from .core import provenance, save_json, load_json, load_yaml
+from .core import provenance, save_json, load_json, load_yaml, package_path, checkout_root
 from .experiments import find_template, template_parameters, run, collect_runs, execute
 
 # %% auto #0
@@ -20,9 +20,8 @@ __all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset
 
 # %% ../nbs/09a_studies.ipynb #e0e2c58e
 def repo_path(rel: str) -> Path:
-    "A path inside the repository this package was installed from (configs/, results/, nbs/)."
-    import deeplense_nb
-    return Path(deeplense_nb.__file__).resolve().parents[1]/rel
+    "A shipped file or folder (configs/studies, configs/recipes, nbs/...): the checkout's copy, else the installed package's data (`core.package_path`)."
+    return package_path(rel)
 
 def studies_dir() -> Path:
     "The repository's `configs/studies/` folder."
@@ -234,7 +233,7 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
 # %% ../nbs/09a_studies.ipynb #c73ac9c7
 def study_results(study: str, preset: str, folder: str = "") -> Path:
     "Where a preset's results are: `folder` if given, else the repository's `results/<study>/<preset>/`."
-    return Path(folder) if folder else repo_path("results")/study/preset
+    return Path(folder) if folder else (Path("results") if checkout_root() is None else repo_path("results"))/study/preset
 
 def load_runs(study: str, preset: str, folder: str = "") -> pd.DataFrame:
     "The complete runs of a study preset (its `runs.csv`)."
