@@ -11,7 +11,7 @@ cfg = config['DEFAULT']
 req = lambda key: shlex.split(cfg.get(key, ''))
 min_python = cfg['min_python']
 extras = {k: req(f'{k}_requirements') for k in ('bench', 'tensorboard', 'wandb', 'docs')}
-extras['dev'] = sorted({r for k in ('bench', 'tensorboard', 'docs') for r in extras[k]} | set(req('dev_requirements')))
+extras['dev'] = sorted({r for k in ('bench', 'tensorboard', 'wandb', 'docs') for r in extras[k]} | set(req('dev_requirements')))
 
 # Templates and configs the commands use, shipped in the wheel under deeplense_nb/assets/ (same relative paths) and
 # found through importlib.resources (deeplense_nb.core.package_path); a checkout uses its own copies.
