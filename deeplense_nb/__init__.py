@@ -3,7 +3,11 @@ __version__ = "0.1.0"
 # The model zoo (`deeplense_nb.models`, whose import registers every `lens_*` model with timm) is imported together
 # with timm, not here: `import deeplense_nb, timm; timm.create_model('lens_vit_tiny')` still works, and
 # `deeplense-nb --help` does not pay 5-9 s for torch and timm.
-import importlib as _importlib, importlib.abc as _abc, importlib.util as _util, sys as _sys
+import importlib as _importlib, importlib.abc as _abc, importlib.util as _util, sys as _sys, warnings as _warnings
+
+# tqdm.auto in a kernel without ipywidgets falls back to plain bars, but warns with the path of this machine's tqdm:
+# the text bars are what we want (the notebooks stay free of widget state), so the warning is noise on every page.
+_warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 class _RegisterWithTimm(_abc.MetaPathFinder):

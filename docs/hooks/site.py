@@ -14,6 +14,9 @@
     [[files: GLOB]]              bullet list of repository files matching GLOB (relative to the repo root), or "None yet."
     [[include: GLOB]]            the text of every markdown file matching GLOB (e.g. model cards), or "None yet."
     [[api-list]]                 bullet list of the API pages
+    [[pretrained-table]]         the shipped models (deeplense_nb/weights/*.json cards) with their test ROC / scatter
+                                 figures from results/pretrained/<name>/figures/
+- stale tqdm "IProgress not found" warnings (the package now silences them) are dropped from notebook outputs.
 """
 from __future__ import annotations
 
@@ -119,10 +122,35 @@ def display_nb(nb: dict, rel: str = "") -> dict:
             if any(d.split()[0] in _DROP or d in _DROP for d in ds if d): continue
             if "nbdev_export" in src and len(src.splitlines()) <= 3: continue
             if "hide_output" in ds: c = {**c, "outputs": []}
+            c = {**c, "outputs": [o for o in map(_no_tqdm_warning, c.get("outputs", [])) if o is not None]}
             src = "\n".join(l for l in src.splitlines() if not _DIRECTIVE.match(l)).strip("\n")
             if not src and not c.get("outputs"): continue
         cells.append({**c, "source": src})
     return {**nb, "cells": cells}
+
+
+_TQDM_WARNING = re.compile(r"[^\n]*TqdmWarning: IProgress not found[^\n]*\n[^\n]*from \.autonotebook import[^\n]*\n?")
+
+
+def _no_tqdm_warning(o: dict) -> dict | None:
+    "An output without tqdm's stale 'IProgress not found' warning (None if nothing else is left)."
+    if o.get("name") != "stderr": return o
+    text = _TQDM_WARNING.sub("", "".join(o["text"]) if isinstance(o["text"], list) else o["text"])
+    return {**o, "text": text} if text.strip() else None
+
+
+def _pretrained_table(up: str) -> str:
+    "The shipped models: one row per card, with the test figures of the run that trained it."
+    rows = []
+    for card in sorted((PKG / "weights").glob("*.json")):
+        c = json.loads(card.read_text(encoding="utf-8")); m = c.get("metrics", {})
+        score = (f"test macro AUC {m['test_auc_macro']:.3f}, fresh {m.get('fresh_auc_macro', float('nan')):.3f}" if "test_auc_macro" in m
+                 else f"test MAE {m.get('test_mae_dex', float('nan')):.3f} dex, fresh {m.get('fresh_mae_dex', float('nan')):.3f} dex")
+        figs = [f for f in ("test_roc.png", "test_regression.png") if (ROOT / "results" / "pretrained" / c["name"] / "figures" / f).exists()]
+        img = " ".join(f"![{c['name']} {f[:-4]}]({up}assets/pretrained/{c['name']}/{f}){{ width=300 }}" for f in figs)
+        rows.append(f"| `{c['name']}` | {c['task']} | `{c['model']}` | `{c['sim_config']}` {c['img_size']} px | {score} | {img} |")
+    if not rows: return "*No model shipped yet.*"
+    return "| model | task | architecture | data | metrics | test figure |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
 
 
 # ---------------------------------------------------------------- mkdocs events
@@ -159,6 +187,8 @@ def on_files(files: Files, config) -> Files:
         rel = asset.relative_to(NBS)
         if asset.suffix.lower() in ASSET_EXTS and not any(p.startswith((".", "_")) for p in rel.parts):
             files.append(File.generated(config, f"{NB_PREFIX}/{rel.as_posix()}", abs_src_path=str(asset)))
+    for fig in (ROOT / "results" / "pretrained").glob("*/figures/*.png"):  # the shipped models' figures (Pre-trained page)
+        files.append(File.generated(config, f"assets/pretrained/{fig.parts[-3]}/{fig.name}", abs_src_path=str(fig)))
     for m in modules():
         files.append(File.generated(config, f"{API_PREFIX}/{m}.md",
                                     content=f"# deeplense_nb.{m}\n\n::: deeplense_nb.{m}\n"))
@@ -169,7 +199,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     "Fill the [[...]] placeholders of hand-written pages."
     if page.file.src_dir is None or Path(page.file.src_dir) != Path(config.docs_dir): return markdown
     up = "../" * page.file.src_uri.count("/")
-    return re.sub(r"\[\[\s*(nb-list|nb-table|nb|files|include|api-list)\s*(?::\s*(.*?))?\]\]",
+    return re.sub(r"\[\[\s*(nb-list|nb-table|nb|files|include|api-list|pretrained-table)\s*(?::\s*(.*?))?\]\]",
                   lambda m: _fill(m.group(1), m.group(2) or "", up), markdown)
 
 
@@ -194,6 +224,7 @@ def _fill(kind: str, arg: str, up: str) -> str:
     if kind == "include":
         hits = sorted(p for p in ROOT.glob(parts[0]) if p.is_file())
         return "\n\n---\n\n".join(_demote(p.read_text(encoding="utf-8")) for p in hits) if hits else "*None yet.*"
+    if kind == "pretrained-table": return _pretrained_table(up)
     if kind == "api-list":
         return "\n".join(f"- [`deeplense_nb.{m}`]({up}{API_PREFIX}/{m}.md)" for m in modules())
     raise ValueError(f"docs: unknown placeholder [[{kind}: {arg}]] — known: nb, nb-list, nb-table, files, include, api-list")
