@@ -25,5 +25,5 @@ summary = (f"{a.what} Trained from scratch{' with ' + a.recipe if a.recipe else 
            f"Fresh set ({a.fresh_n} per class, seed {a.fresh_seed}, TTA): {key.replace('fresh_', '')} {fresh[key]:.4f}"
            + (f", axion-vs-cdm AUC {fresh['fresh_auc_axion_vs_cdm']:.4f}" if "fresh_auc_axion_vs_cdm" in fresh else "")
            + f"; held-out test split: {key.replace('fresh_', 'test_')} {m.get(key.replace('fresh_', 'test_'), float('nan')):.4f}.")
-ship(run, a.name, summary, fresh=fresh, results=results)
+ship(run, a.name, summary, fresh=fresh, results=results.parent)   # -> results/pretrained/NAME/
 print(summary)
