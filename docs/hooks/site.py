@@ -16,7 +16,9 @@
     [[api-list]]                 bullet list of the API pages
     [[pretrained-table]]         the shipped models (deeplense_nb/weights/*.json cards) with their test ROC / scatter
                                  figures from results/pretrained/<name>/figures/
-- stale tqdm "IProgress not found" warnings (the package now silences them) are dropped from notebook outputs.
+- stale tqdm "IProgress not found" warnings (the package now silences them) are dropped from notebook outputs;
+- nothing is loaded from a CDN: MathJax comes from docs/js/mathjax/ (docs/js/mathjax-config.js), and the mermaid
+  loader nbconvert puts in every notebook page (an import from cdnjs) is dropped from pages without a mermaid diagram.
 """
 from __future__ import annotations
 
@@ -248,6 +250,16 @@ def _first_table(nb: Path, marker: str) -> str | None:
                         return f'<div class="nb-table" markdown="0">\n{text.strip()}\n</div>'
                     return text.strip()
     return None
+
+
+_MERMAID_LOADER = re.compile(r'<script type="module">(?:(?!</script>).)*?jp-Mermaid.*?</script>', re.S)
+
+
+def on_post_page(output: str, page, config) -> str:
+    "A notebook page without a mermaid diagram does not need nbconvert's mermaid loader (an import from a CDN)."
+    if page.file.src_uri.endswith(".ipynb") and 'class="jp-Mermaid' not in output:
+        output = _MERMAID_LOADER.sub("", output, count=1)
+    return output
 
 
 def on_post_build(config):
