@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from timm.optim import create_optimizer_v2
-from tqdm.auto import tqdm
-from .core import CLASSES, derive_seed, provenance, save_json
+from .core import CLASSES, provenance, save_json
 from .augment import build_transform
 from .train import TrainConfig, Resize, build_model, fit, _loss_fn
+from timm.optim import create_optimizer_v2
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'recipes_dir', 'list_recipes', 'load_recipe', 'learn_check', 'minutes_to', 'time_to_auc',
@@ -68,7 +67,7 @@ def learn_check(recipe, data, # a recipe name, YAML path, dict or TrainConfig; a
         i = torch.randint(0, len(x), (batch_size,), generator=gen)
         loss = loss_fn(model(aug(x[i], gen)), y[i]); opt.zero_grad(); loss.backward()
         if cfg.clip_grad > 0: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        opt.step(); losses.append(float(loss))
+        opt.step(); losses.append(loss.item())
         if len(losses) >= window and np.mean(losses[-window:]) < target: break
     final = float(np.mean(losses[-window:]))
     return dict(model=cfg.model, model_args=cfg.model_args, steps=len(losses), final_loss=final, passed=final < target,
