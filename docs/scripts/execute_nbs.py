@@ -7,11 +7,14 @@
 Cells marked `#| eval: false` are not run (their old outputs, if any, are kept); `#| slow` / `#| gpu` cells keep their
 previously committed outputs unless --slow / --gpu is given. Library notebooks run with cwd = nbs/ (as in the tests);
 notebooks in sub-folders (explore/, experiments/) run in a temporary folder, so their default `out_dir` lands there.
+The kernel runs on local IPC sockets, as `deeplense_nb.experiments.execute` starts it (nothing listens on TCP, and the
+kernel prints no "running over TCP without encryption" warning).
 Afterwards `nbdev_clean` tidies the notebook (it keeps outputs: settings.ini has clear_all = False).
 """
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,17 @@ NBS = ROOT / "nbs"
 _spec = importlib.util.spec_from_file_location("docs_site_hook", ROOT / "docs" / "hooks" / "site.py")
 _hook = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_hook)
 directives, notebooks = _hook.directives, _hook.notebooks  # the same rules and list as the docs site
+sys.path.insert(0, str(ROOT))
+from deeplense_nb.experiments import _ipc_kernel_manager  # the same kernel set-up as papermill runs and the tests
+
+
+def kernel_manager_class(sockets: Path):
+    """`experiments.execute`'s IPC kernel manager, its sockets under `sockets`: papermill changes into the run folder,
+    so the relative default (`kernel-ipc-<n>` in the working folder) works there; nbclient does not (the kernel starts in
+    the notebook's folder, this client stays here), so the socket path is made absolute."""
+    class KernelManager(_ipc_kernel_manager()):
+        def __init__(self, **kw): super().__init__(**kw); self.ip = str(sockets / "kernel-ipc")
+    return KernelManager
 
 
 def execute(path: Path, flags: set[str], timeout: int = 1800) -> float:
@@ -42,9 +56,12 @@ def execute(path: Path, flags: set[str], timeout: int = 1800) -> float:
     cwd = NBS if path.parent == NBS else Path(tempfile.mkdtemp(prefix="nbrun_"))
     old = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline, even if Agg was set
+    sockets = Path(tempfile.mkdtemp(prefix="nbkernel_"))
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", kernel_manager_class=kernel_manager_class(sockets),
+                       resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         if old is None: os.environ.pop("MPLBACKEND")
         else: os.environ["MPLBACKEND"] = old
     for i, (src, outs) in kept.items():
