@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .core import CLASSES, provenance, save_json
+from .core import provenance, save_json
 from .augment import build_transform
-from .train import TrainConfig, Resize, build_model, fit, _loss_fn
+from .train import TrainConfig, Resize, build_model, fit, task_classes, _loss_fn
 from timm.optim import create_optimizer_v2
 
 # %% auto #0
@@ -58,7 +58,7 @@ def learn_check(recipe, data, # a recipe name, YAML path, dict or TrainConfig; a
     "Train a recipe's model on a small fixed set until its training loss is below `target` (or `steps` run out)."
     cfg = recipe if isinstance(recipe, TrainConfig) else TrainConfig.from_dict(recipe if isinstance(recipe, dict) else load_recipe(recipe))
     x, y, size = _tensors(data, cfg); torch.manual_seed(seed)
-    model = build_model(cfg.replace(img_size=size), 1 if cfg.task == "regress" else 2 if cfg.task == "binary" else len(CLASSES))
+    model = build_model(cfg.replace(img_size=size), len(task_classes(cfg.task)) or 1)   # as train._setup: 1 = regression
     opt = create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn, aug, warm = _loss_fn(cfg), build_transform(cfg.augment), max(1, steps // 10)
     gen, losses, t0 = torch.Generator().manual_seed(seed), [], time.time(); model.train()
