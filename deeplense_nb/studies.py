@@ -14,9 +14,9 @@ from .core import provenance, save_json, load_json, load_yaml, package_path, che
 from .experiments import find_template, template_parameters, run, collect_runs, execute
 
 # %% auto #0
-__all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset', 'data_slug', 'study_data', 'fill', 'grid_runs',
-           'optuna_space', 'trial_params', 'trials_to_study', 'run_study', 'study_results', 'load_runs', 'summarize',
-           'plot_runs', 'save_outputs', 'describe', 'short_data', 'verdict']
+__all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset', 'data_slug', 'study_data', 'fill',
+           'with_recipe', 'grid_runs', 'optuna_space', 'trial_params', 'trials_to_study', 'run_commits', 'run_study',
+           'study_results', 'load_runs', 'summarize', 'plot_runs', 'save_outputs', 'describe', 'short_data', 'verdict']
 
 # %% ../nbs/09a_studies.ipynb #e0e2c58e
 def repo_path(rel: str) -> Path:
@@ -31,6 +31,11 @@ def list_studies() -> list[str]:
     "Names of the shipped studies."
     return sorted(p.stem for p in studies_dir().glob("*.yaml"))
 
+def _grids(preset: dict) -> list:
+    "A preset's grid as a list of mappings (a single mapping is a list of one)."
+    g = preset.get("grid") or {}
+    return list(g) if isinstance(g, list) else [g]
+
 _STUDY_KEYS = {"title", "question", "template", "results", "presets"}
 _PRESET_KEYS = {"data", "params", "grid", "optuna", "note"}
 
@@ -41,16 +46,18 @@ def load_study(name) -> dict:
     st = load_yaml(p, "study file")
     if bad := sorted(set(st) - _STUDY_KEYS): raise KeyError(f"{p.name}: unknown key(s) {bad}; known: {sorted(_STUDY_KEYS)}")
     if missing := sorted({"template", "results", "presets"} - set(st)): raise KeyError(f"{p.name}: missing {missing}")
-    if not (isinstance(st["presets"], dict) and all(isinstance(v, dict) and all(isinstance(v.get(k, {}), dict) for k in ("params", "grid", "optuna"))
-                                                    for v in st["presets"].values())):
-        raise ValueError(f"{p}: 'presets' must map each preset name to a mapping (with params/grid/optuna mappings)")
+    if not (isinstance(st["presets"], dict) and all(isinstance(v, dict) and all(isinstance(v.get(k, {}), dict) for k in ("params", "optuna"))
+                                                    and all(isinstance(g, dict) for g in _grids(v)) for v in st["presets"].values())):
+        raise ValueError(f"{p}: 'presets' must map each preset name to a mapping (params/optuna mappings, grid a mapping or a list of them)")
     known = template_parameters(st["template"])
     for pname, pre in st["presets"].items():
         where = f"{p.name} preset {pname!r}"
         if bad := sorted(set(pre) - _PRESET_KEYS): raise KeyError(f"{where}: unknown key(s) {bad}; known: {sorted(_PRESET_KEYS)}")
         if ("grid" in pre) == ("optuna" in pre): raise KeyError(f"{where}: give exactly one of 'grid' or 'optuna'")
-        names = set(pre.get("params", {})) | set(pre.get("grid", {})) | {k for k in pre.get("optuna", {}).get("space", {}) if "." not in k}
-        if bad := sorted(names - set(known)): raise KeyError(f"{where}: {bad} are not parameters of {st['template']}")
+        names = set(pre.get("params", {})) | {k for g in _grids(pre) for k in g} | {k for k in pre.get("optuna", {}).get("space", {}) if "." not in k}
+        if bad := sorted(names - set(known) - {"recipe"}): raise KeyError(f"{where}: {bad} are not parameters of {st['template']}")
+        for _, params in (grid_runs(pre) if "grid" in pre else [("", pre.get("params", {}))]):
+            if "recipe" in params: with_recipe(params)  # an unknown recipe stops here, before anything runs
     return dict(st, name=p.stem, path=str(p))
 
 def get_preset(study: dict, preset: str) -> dict:
@@ -94,13 +101,24 @@ def _label(v) -> str:
     "How a grid value appears in a run name: data references by their name, no path separators."
     return _DATA_REF.sub(lambda m: m.group(1), str(v)).replace("/", "_").replace(" ", "")
 
+_RECIPE_DATA_KEYS = ("data", "sim_config", "n_per_class")  # how a recipe makes its own data; a study names its data sets
+
+def with_recipe(params: dict) -> dict:
+    "`params` with its `recipe` (a name in configs/recipes/ or a YAML path) expanded underneath: recipe < params."
+    if "recipe" not in params: return dict(params)
+    from deeplense_nb.learn import load_recipe
+    rest = {k: v for k, v in params.items() if k != "recipe"}
+    r = {k: v for k, v in load_recipe(params["recipe"]).items() if k not in _RECIPE_DATA_KEYS}
+    return {**r, **rest}
+
 def grid_runs(preset: dict) -> list:
-    "(run name, parameters) for every combination of the preset's grid, data references left unfilled."
-    grid, base = preset.get("grid") or {}, preset.get("params") or {}
-    out = []
-    for values in itertools.product(*grid.values()):
-        combo = dict(zip(grid, values))
-        out.append((",".join(f"{k}={_label(v)}" for k, v in combo.items()) or "run", {**base, **combo}))
+    "(run name, parameters) for every combination of the preset's grid (or grids), data references left unfilled."
+    base, out = preset.get("params") or {}, []
+    for grid in _grids(preset):
+        for values in itertools.product(*grid.values()):
+            combo = dict(zip(grid, values))
+            out.append((",".join(f"{k}={_label(v)}" for k, v in combo.items()) or "run", {**base, **combo}))
+    if dup := sorted({n for n, _ in out if [m for m, _ in out].count(n) > 1}): raise ValueError(f"grid runs named twice: {dup}")
     return out
 
 # %% ../nbs/09a_studies.ipynb #6b5992cd
@@ -144,11 +162,21 @@ def _optuna_id(study, runs_dir, storage=None) -> tuple:
     "(study name, storage URL) of a preset's Optuna search: SQLite in the runs folder unless a storage is given."
     return f"{study['name']}-{runs_dir.name}", storage or f"sqlite:///{(runs_dir/'optuna.db').resolve()}"
 
+def _curves(runs_dir: Path, names) -> pd.DataFrame:
+    "Every run's history.csv (one row per epoch: training loss, validation metrics), stacked with the run's name."
+    parts = [pd.read_csv(f).assign(run=n) for n in names if (f := runs_dir/n/"history.csv").exists()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+def run_commits(df: pd.DataFrame) -> dict:
+    "Which commits a study's runs ran on (each run records its own), how many runs each, and how many on a dirty tree."
+    c = df["git_commit"].dropna().astype(str) if "git_commit" in df else pd.Series(dtype=str)
+    return dict(run_commits=c.value_counts().to_dict(), runs_on_dirty_tree=int(c.str.endswith("-dirty").sum()))
+
 def _run_grid(study, pre, runs_dir, data, extra, progress) -> list:
     failed = []
     todo = [(n, p) for n, p in grid_runs(pre) if not (runs_dir/n/"metrics.json").exists()]
     for name, params in tqdm(todo, desc=f"{study['name']} runs", disable=not progress):
-        try: run(study["template"], name, runs_dir, progress=False, **{k: fill(v, data) for k, v in params.items()}, **extra)
+        try: run(study["template"], name, runs_dir, progress=False, **{k: fill(v, data) for k, v in with_recipe(params).items()}, **extra)
         except Exception as e: failed.append(_failure(name, e))
     return failed
 
@@ -156,7 +184,7 @@ def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra,
     "Run one Optuna trial as a papermill run and tell the study how it ended."
     from optuna.trial import TrialState
     name = f"trial-{trial.number:04d}"
-    params = {k: fill(v, data) for k, v in trial_params(trial.params, base).items()}
+    params = {k: fill(v, data) for k, v in with_recipe(trial_params(trial.params, base)).items()}
     try:
         d = run(template, name, runs_dir, progress=False, **params, **extra, optuna_storage=storage,
                 optuna_study=study_obj.study_name, optuna_trial=trial._trial_id)
@@ -220,11 +248,13 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
     df = collect_runs(runs_dir)
     if "grid" in pre: df = df[df.index.isin([n for n, _ in grid_runs(pre)])]  # not runs of an older grid in the same folder
     df.to_csv(out/"runs.csv")
+    curves = _curves(runs_dir, df.index)
+    if len(curves): curves.to_csv(out/"curves.csv", index=False)
     save_json(dict(study=study["name"], preset=preset, definition=pre, data={k: str(v) for k, v in data.items()},
                    runs=len(df), complete=int((df["status"] == "complete").sum()) if len(df) else 0, failed=failed,
                    wall_seconds=round(time.time() - t0, 1),
                    train_seconds=float(pd.to_numeric(df.get("train_seconds", pd.Series(dtype=float)), errors="coerce").sum()),
-                   command=" ".join(sys.argv), **info, **prov), out/"provenance.json")
+                   command=" ".join(sys.argv), **info, **prov, **run_commits(df)), out/"provenance.json")
     if failed: print(f"{len(failed)} run(s) failed (see {out/'provenance.json'}):\n" + "\n".join(f"  {f['run']}: {f['error'][:300]}" for f in failed))
     execute(find_template(study["results"]), out/"notebook.ipynb", dict(study=study["name"], preset=preset, results_dir=str(out), out_dir=str(out)),
             cwd=out, progress=False)
