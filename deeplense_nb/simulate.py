@@ -15,9 +15,9 @@ from .core import CLASSES, CLASS_TO_ID, LIMITS, device as default_device
 
 # %% auto #0
 __all__ = ['CONFIGS', 'LensConfig', 'get_config', 'einstein_radius', 'deflection_scale', 'sersic_b_n', 'source_amplitude',
-           'lens_constants', 'sample_params', 'pixel_grid', 'e1e2_to_qphi', 'deflection_sie', 'deflection_points',
-           'sersic', 'psf_kernel', 'apply_psf', 'render_batch', 'add_noise', 'simulate_batch', 'render_lenstronomy',
-           'bench_simulate']
+           'lens_constants', 'instrument_draws', 'sample_params', 'pixel_grid', 'e1e2_to_qphi', 'deflection_sie',
+           'deflection_points', 'sersic', 'psf_kernel', 'apply_psf', 'psf_factors', 'apply_psf_per_image',
+           'render_batch', 'add_noise', 'simulate_batch', 'render_lenstronomy', 'bench_simulate']
 
 # %% ../nbs/01_simulate.ipynb #12c9c5ce
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ class LensConfig(_LensPhysics):
     read_noise: float = 4.0             # CCD: e- per read-out
     dtype: str = "float32"              # render precision: 'float32' or 'float64'
     compile: bool = False               # torch.compile the subhalo deflection sum (slow first call, faster after)
+    # domain randomisation, off by default: each image draws its own instrument, and labels.csv records the draws
+    exposure_scale_range: tuple | None = None    # exposure time x 10^U(log lo, log hi): shot and background noise of another exposure
+    background_scale_range: tuple | None = None  # background sigma (CCD sky + read-out; Model I background_rms) x 10^U(log lo, log hi)
+    source_dmag_range: tuple | None = None       # source magnitude + U(lo, hi), positive is fainter (source_amp scales alike)
+    psf_fwhm_range: tuple | None = None          # per-image PSF FWHM ~ U(lo, hi) arcsec, instead of psf_fwhm
+    lens_offset: float = 0.0                     # the scene's centre moves by U(-o, o) pixels in x and in y (sub-pixel: o < 1)
+    noiseless_fraction: float = 0.0              # each image is left noiseless with this probability
 
 # %% ../nbs/01_simulate.ipynb #9a8a278e
 CONFIGS: dict[str, LensConfig] = dict(
@@ -99,7 +106,10 @@ _RANGES = dict(  # field: (low, high, low end allowed); a tuple field: each item
     vortex_half_length_1e22=(0, 100, True), npix=(1, 1 << 16, True), pixel_scale=(0, 10, False), psf_fwhm=(0, 100, True),
     psf_truncation=(0, 100, False), source_amp=(0, 1e12, True), source_magnitude=(-50, 100, True), log10_exposure_range=(-6, 12, True),
     background_rms=(0, 1e6, True), exposure_time=(0, 1e9, False), num_exposures=(1, 10**6, True), sky_brightness=(-50, 100, True),
-    magnitude_zero_point=(-50, 100, True), read_noise=(0, 1e6, True))
+    magnitude_zero_point=(-50, 100, True), read_noise=(0, 1e6, True),
+    exposure_scale_range=(0, 1e6, False), background_scale_range=(0, 1e6, False), source_dmag_range=(-20, 20, True),
+    psf_fwhm_range=(0, 100, False), lens_offset=(0, 10, True), noiseless_fraction=(0, 1, True))
+_RANDOMISE = ("exposure_scale_range", "background_scale_range", "source_dmag_range", "psf_fwhm_range")  # None: off
 _COSMO = ((1, 1000, "H0"), (0.01, 1, "Om0"), (0, 1, "Ob0"))  # (H0, Om0, Ob0), Ob0 < Om0
 _INTS, _BOOLS = {"n_cdm", "n_vortex", "npix", "num_exposures"}, {"noise", "upstream_double", "compile"}
 
@@ -114,10 +124,10 @@ def _check_field(k: str, v):
     if k in ("upstream_cosmology", "cosmology"):
         if not (isinstance(v, tuple) and len(v) == 3 and all(_num(x) and lo <= x <= hi for x, (lo, hi, _) in zip(v, _COSMO)) and v[2] < v[1]):
             raise ValueError(f"{k}={v!r}: must be (H0, Om0, Ob0) with H0 in [1, 1000], Om0 in [0.01, 1], 0 <= Ob0 < Om0")
-    if k not in _RANGES or (v is None and k in ("z_source_convention", "source_amp", "source_magnitude")): return
+    if k not in _RANGES or (v is None and k in ("z_source_convention", "source_amp", "source_magnitude", *_RANDOMISE)): return
     lo, hi, lo_ok = _RANGES[k]; span = f"{'[' if lo_ok else '('}{lo:g}, {hi:g}]"
     ok = lambda x: _num(x, k in _INTS) and (x >= lo if lo_ok else x > lo) and x <= hi
-    if isinstance(getattr(CONFIGS["model_ii"], k), tuple):
+    if isinstance(getattr(CONFIGS["model_ii"], k), tuple) or k in _RANDOMISE:
         if not (isinstance(v, tuple) and len(v) == 2 and all(map(ok, v)) and v[0] <= v[1]):
             raise ValueError(f"{k}={v!r}: must be (low, high) with low <= high, both finite numbers in {span}")
     elif not ok(v): raise ValueError(f"{k}={v!r}: must be {'a whole number' if k in _INTS else 'a finite number'} in {span}")
@@ -244,6 +254,29 @@ def _vortex(cfg: LensConfig, angle: torch.Tensor, half_length: torch.Tensor) -> 
     mass = torch.full_like(coords, cfg.vortex_mass / cfg.n_vortex)
     return coords * torch.cos(angle)[:, None], coords * torch.sin(angle)[:, None], mass
 
+# %% ../nbs/01_simulate.ipynb #a1d0c002
+def _log_uniform(rand, B: int, r: tuple) -> torch.Tensor:
+    lo, hi = math.log10(r[0]), math.log10(r[1])
+    return 10 ** (lo + (hi - lo) * rand(B))
+
+def instrument_draws(cfg: LensConfig, rand, B: int) -> dict:
+    "Per-image instrument draws (float64 tensors (B,)) of the domain-randomisation fields that are on, in a fixed order."
+    out = {}
+    if cfg.exposure_scale_range: out["exposure_scale"] = _log_uniform(rand, B, cfg.exposure_scale_range)
+    if cfg.background_scale_range: out["background_scale"] = _log_uniform(rand, B, cfg.background_scale_range)
+    if cfg.source_dmag_range:
+        lo, hi = cfg.source_dmag_range
+        out["source_dmag"] = lo + (hi - lo) * rand(B)
+    if cfg.psf_fwhm_range:
+        lo, hi = cfg.psf_fwhm_range
+        out["psf_fwhm"] = lo + (hi - lo) * rand(B)
+    if cfg.lens_offset:
+        out["lens_dx"] = (2 * rand(B) - 1) * cfg.lens_offset * cfg.pixel_scale
+        out["lens_dy"] = (2 * rand(B) - 1) * cfg.lens_offset * cfg.pixel_scale
+    if cfg.noiseless_fraction: out["noiseless"] = (rand(B) < cfg.noiseless_fraction).double()
+    return out
+
+
 # %% ../nbs/01_simulate.ipynb #c05a6bc3
 def sample_params(config, labels, seed: int) -> tuple[dict, pd.DataFrame, torch.Generator]:
     "Draw all lens/source/substructure parameters: padded float64 tensors, a per-image table, and the generator."
@@ -261,8 +294,11 @@ def sample_params(config, labels, seed: int) -> tuple[dict, pd.DataFrame, torch.
     pad = lambda a: F.pad(a, (0, max(N - a.shape[1], 0)))[:, :N]
     sel = lambda v, c: torch.where(is_ax[:, None], pad(v), torch.where(is_cdm[:, None], pad(c), 0.0))
     sub = dict(sub_x=sel(vx, cx), sub_y=sel(vy, cy), sub_mass=sel(vm, cm))
-    params = dict(label_id=ids, source_x=src[:, 0], source_y=src[:, 1], exposure_time=t_exp, **sub)
-    return params, _params_table(cfg, params, is_ax, log_ma, angle, half, n_sub), g
+    inst = instrument_draws(cfg, rand, B)  # {} unless randomisation is on; drawn last, so every other draw is as before
+    if "exposure_scale" in inst: t_exp = t_exp * inst["exposure_scale"]
+    params = dict(label_id=ids, source_x=src[:, 0], source_y=src[:, 1], exposure_time=t_exp, **sub, **inst)
+    table = _params_table(cfg, params, is_ax, log_ma, angle, half, n_sub)
+    return params, table.assign(**{k: v.numpy().astype(bool) if k == "noiseless" else v.numpy() for k, v in inst.items()}), g
 
 # %% ../nbs/01_simulate.ipynb #0f031808
 def _cdm_json(params: dict, n_sub: torch.Tensor, is_cdm: torch.Tensor) -> list[str]:
@@ -387,14 +423,40 @@ def apply_psf(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     for k in range(1, 2 * r + 1): out.add_(rows[..., k:k + W], alpha=w[k])
     return out
 
+# %% ../nbs/01_simulate.ipynb #a1d0c004
+def psf_factors(config, fwhm: torch.Tensor) -> torch.Tensor:
+    "1-D Gaussian PSF factors (B, 2R+1) for per-image FWHMs `fwhm` (B,) in arcsec, each as `psf_kernel` would make it."
+    cfg = get_config(config)
+    sigma = fwhm.double().cpu() / (2 * math.sqrt(2 * math.log(2))) / cfg.pixel_scale
+    radius = (cfg.psf_truncation * sigma + 0.5).floor()  # int(x + 0.5), as psf_kernel
+    R = int(radius.max()) if len(sigma) else 0
+    t = torch.arange(-R, R + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * (t / sigma[:, None]) ** 2) * (t.abs() <= radius[:, None])
+    return w / w.sum(1, keepdim=True)
+
+def apply_psf_per_image(img: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    "Convolve each image of (B, 1, H, W) with its own separable Gaussian, `factors` (B, k) from `psf_factors`."
+    B, r = img.shape[0], factors.shape[-1] // 2
+    if r == 0 or B == 0: return img
+    w = factors.to(img.dtype).to(img.device)
+    x = rearrange(F.pad(img, (r, r, r, r), mode="replicate"), "b 1 h w -> 1 b h w")
+    x = F.conv2d(x, rearrange(w, "b k -> b 1 k 1"), groups=B)  # along columns (y)
+    x = F.conv2d(x, rearrange(w, "b k -> b 1 1 k"), groups=B)  # along rows (x)
+    return rearrange(x, "1 b h w -> b 1 h w")
+
+
 # %% ../nbs/01_simulate.ipynb #7fbc90be
+def _sie_shear(config: LensConfig, x, y) -> tuple:
+    "Deflection of the main SIE + external shear (both centred at the origin) at positions x, y."
+    k = lens_constants(config); q, phi = e1e2_to_qphi(config.lens_e1, config.lens_e2)
+    ax, ay = deflection_sie(x, y, k["theta_e"], q, phi)
+    return ax + k["gamma1"] * x + k["gamma2"] * y, ay + k["gamma2"] * x - k["gamma1"] * y
+
 @functools.lru_cache(maxsize=16)
 def _main_deflection(config: LensConfig, dev: str, dtype: str) -> tuple:
     "Grid and deflection of the main SIE + shear (the same for every image): computed once per config/device."
-    k = lens_constants(config); q, phi = e1e2_to_qphi(config.lens_e1, config.lens_e2)
     x, y = pixel_grid(config, torch.device(dev), getattr(torch, dtype))
-    ax, ay = deflection_sie(x, y, k["theta_e"], q, phi)
-    return x, y, ax + k["gamma1"] * x + k["gamma2"] * y, ay + k["gamma2"] * x - k["gamma1"] * y
+    return (x, y, *_sie_shear(config, x, y))
 
 # %% ../nbs/01_simulate.ipynb #c48b4808
 def _subhalo_deflection(cfg, x, y, params, dev, dt):
@@ -417,13 +479,22 @@ def render_batch(params: dict, config, device=None, psf: bool = True) -> torch.T
     "Noiseless images (B, 1, H, W) in the config's dtype from `sample_params` output, on `device`."
     cfg = get_config(config); dev = default_device(None if device is None else str(device)); dt = getattr(torch, cfg.dtype)
     x, y, max_, may_ = _main_deflection(cfg, str(dev), cfg.dtype)
+    per_image = lambda n: rearrange(params[n].to(dt).to(dev), "b -> b 1 1")
+    cx, cy = per_image("source_x"), per_image("source_y")
+    if "lens_dx" in params:  # the whole scene moved: main lens on the shifted grid, subhalos and source moved with it
+        dx, dy = per_image("lens_dx"), per_image("lens_dy")
+        max_, may_ = _sie_shear(cfg, x - dx, y - dy)
+        params = dict(params, sub_x=params["sub_x"] + params["lens_dx"][:, None], sub_y=params["sub_y"] + params["lens_dy"][:, None])
+        cx, cy = cx + dx, cy + dy
     sax, say = _subhalo_deflection(cfg, x, y, params, dev, dt)
     bx, by = sax.neg_().add_(x - max_), say.neg_().add_(y - may_)  # lens equation: source-plane positions [B, H, W]
-    cx, cy = (rearrange(params[n].to(dt).to(dev), "b -> b 1 1") for n in ("source_x", "source_y"))
     img = sersic(bx, by, cx, cy, lens_constants(cfg)["source_amp"], cfg.source_r_sersic, cfg.source_n_sersic,
                  cfg.source_e1, cfg.source_e2)
     img = rearrange(img, "b h w -> b 1 h w") * cfg.pixel_scale**2  # surface brightness -> flux per pixel
-    return apply_psf(img, psf_kernel(cfg)) if psf and cfg.psf_fwhm > 0 else img
+    if "source_dmag" in params: img = img * rearrange(10 ** (-0.4 * params["source_dmag"]), "b -> b 1 1 1").to(dt).to(dev)
+    if not psf: return img
+    if "psf_fwhm" in params: return apply_psf_per_image(img, psf_factors(cfg, params["psf_fwhm"]))
+    return apply_psf(img, psf_kernel(cfg)) if cfg.psf_fwhm > 0 else img
 
 # %% ../nbs/01_simulate.ipynb #c088fdac
 def _ccd_background_sigma(cfg, t: torch.Tensor) -> torch.Tensor:
@@ -437,11 +508,17 @@ def add_noise(img: torch.Tensor, params: dict, config, g: torch.Generator) -> to
     if m.numel() == 0: return m
     n1, n2 = (torch.randn(m.shape, generator=g, dtype=torch.float32) for _ in range(2))  # float32 draws: 10x cheaper
     t = rearrange(params["exposure_time"], "b -> b 1 1 1").float()
+    per_image = lambda n: rearrange(params[n], "b -> b 1 1 1").float()
     if cfg.noise_model == "model_i":
-        rate = m.abs().div_(t).sqrt_().mul_(n1).add_(m).add_(n2, alpha=cfg.background_rms).mul_(t).clamp_(min=0)
-        return torch.poisson(rate, generator=g)
-    sigma_bkg = _ccd_background_sigma(cfg, t)
-    return m.clamp_min(0).div_(t).sqrt_().mul_(n2).addcmul_(n1, sigma_bkg).add_(m)  # shot noise √(m t)/t
+        rate = m.abs().div_(t).sqrt_().mul_(n1).add_(m)
+        rate = rate.add_(n2, alpha=cfg.background_rms) if "background_scale" not in params else \
+            rate.addcmul_(n2, per_image("background_scale") * cfg.background_rms)
+        out, clean = torch.poisson(rate.mul_(t).clamp_(min=0), generator=g), m * t  # counts; clean: the expected counts
+    else:
+        sigma_bkg = _ccd_background_sigma(cfg, t)
+        if "background_scale" in params: sigma_bkg = sigma_bkg * per_image("background_scale")
+        out, clean = m.clamp_min(0).div_(t).sqrt_().mul_(n2).addcmul_(n1, sigma_bkg).add_(m), m  # shot noise √(m t)/t
+    return torch.where(per_image("noiseless") > 0, clean, out) if "noiseless" in params else out
 
 # %% ../nbs/01_simulate.ipynb #69e9477e
 def simulate_batch(config, labels, seed: int, device=None) -> tuple[torch.Tensor, pd.DataFrame]:
@@ -465,15 +542,15 @@ def _subhalos_from_row(row, cfg: LensConfig) -> tuple[np.ndarray, np.ndarray, np
     return np.zeros(0), np.zeros(0), np.zeros(0)
 
 # %% ../nbs/01_simulate.ipynb #9755c35c
-def _lenstronomy_models(cfg: LensConfig, x, y, mass, sx, sy, effective: bool):
-    "lenstronomy lens/source kwargs (physical θ_E for SimAPI, or f-rescaled single-plane when `effective`)."
-    k = lens_constants(cfg); f = k["deflection_scale"] if effective else 1.0
+def _lenstronomy_models(cfg: LensConfig, x, y, mass, sx, sy, effective: bool, offset=(0.0, 0.0)):
+    "lenstronomy lens/source kwargs (physical θ_E for SimAPI, or f-rescaled single-plane when `effective`); `offset` moves the scene."
+    k = lens_constants(cfg); f = k["deflection_scale"] if effective else 1.0; dx, dy = map(float, offset)
     te = (k["theta_e_per_sqrt_msun"] / math.sqrt(k["deflection_scale"])) * np.sqrt(mass) * math.sqrt(f)
-    kl = [dict(theta_E=f * einstein_radius(cfg.lens_mass, cfg), e1=cfg.lens_e1, e2=cfg.lens_e2, center_x=0.0, center_y=0.0),
-          dict(gamma1=f * cfg.shear_gamma1, gamma2=f * cfg.shear_gamma2)]
-    kl += [dict(theta_E=float(t), center_x=float(a), center_y=float(b)) for t, a, b in zip(te, x, y)]
+    kl = [dict(theta_E=f * einstein_radius(cfg.lens_mass, cfg), e1=cfg.lens_e1, e2=cfg.lens_e2, center_x=dx, center_y=dy),
+          dict(gamma1=f * cfg.shear_gamma1, gamma2=f * cfg.shear_gamma2, ra_0=dx, dec_0=dy)]
+    kl += [dict(theta_E=float(t), center_x=float(a) + dx, center_y=float(b) + dy) for t, a, b in zip(te, x, y)]
     ks = dict(R_sersic=cfg.source_r_sersic, n_sersic=cfg.source_n_sersic, e1=cfg.source_e1, e2=cfg.source_e2,
-              center_x=float(sx), center_y=float(sy))
+              center_x=float(sx) + dx, center_y=float(sy) + dy)
     return ["SIE", "SHEAR"] + ["POINT_MASS"] * len(te), kl, ks
 
 # %% ../nbs/01_simulate.ipynb #c693bd4f
@@ -497,12 +574,15 @@ def render_lenstronomy(params_row, config, psf: bool = True) -> np.ndarray:
     "Noiseless (H, W) lenstronomy render of one `simulate_batch` table row (reference for tests)."
     cfg = get_config(config); x, y, m = _subhalos_from_row(params_row, cfg)
     sx, sy = params_row["source_x"], params_row["source_y"]
+    get = lambda k, default: float(params_row[k]) if k in params_row.keys() else default  # a row's randomised instrument
+    if "psf_fwhm" in params_row.keys(): cfg = get_config(cfg, psf_fwhm=get("psf_fwhm", cfg.psf_fwhm), psf_fwhm_range=None)
+    offset, dmag = (get("lens_dx", 0.0), get("lens_dy", 0.0)), get("source_dmag", 0.0)
     if cfg.z_source_convention is None:
-        models, kl, ks = _lenstronomy_models(cfg, x, y, m, sx, sy, effective=True)
-        return _lenstronomy_image_model(cfg, models, psf).image(kl, [dict(ks, amp=source_amplitude(cfg))])
+        models, kl, ks = _lenstronomy_models(cfg, x, y, m, sx, sy, effective=True, offset=offset)
+        return _lenstronomy_image_model(cfg, models, psf).image(kl, [dict(ks, amp=source_amplitude(cfg) * 10 ** (-0.4 * dmag))])
     from astropy.cosmology import FlatLambdaCDM
     from lenstronomy.SimulationAPI.sim_api import SimAPI
-    models, kl, ks = _lenstronomy_models(cfg, x, y, m, sx, sy, effective=False)
+    models, kl, ks = _lenstronomy_models(cfg, x, y, m, sx, sy, effective=False, offset=offset)
     H0, Om0, Ob0 = cfg.cosmology
     kw_model = dict(lens_model_list=models, lens_redshift_list=[cfg.z_lens] * len(models), source_light_model_list=["SERSIC_ELLIPSE"],
                     source_redshift_list=[cfg.z_source], cosmo=FlatLambdaCDM(H0=H0, Om0=Om0, Ob0=Ob0),
@@ -512,7 +592,7 @@ def render_lenstronomy(params_row, config, psf: bool = True) -> np.ndarray:
                 seeing=cfg.psf_fwhm, psf_type="GAUSSIAN" if psf else "NONE", truncation=cfg.psf_truncation)
     with warnings.catch_warnings():  # "Cosmology is provided...": we pass the one we mean
         warnings.simplefilter("ignore", UserWarning); sim = SimAPI(cfg.npix, band, kw_model)
-    _, kwargs_source, _ = sim.magnitude2amplitude(None, [dict(ks, magnitude=cfg.source_magnitude)])
+    _, kwargs_source, _ = sim.magnitude2amplitude(None, [dict(ks, magnitude=cfg.source_magnitude + dmag)])
     return sim.image_model_class(dict(point_source_supersampling_factor=1)).image(kl, kwargs_source, None)
 
 # %% ../nbs/01_simulate.ipynb #ad6475c9

@@ -202,3 +202,77 @@ def test_table_survives_csv_round_trip(tmp_path):
         np.testing.assert_array_equal(x, params["sub_x"][i, :n].numpy())  # exact: floats written with repr
         np.testing.assert_array_equal(m, params["sub_mass"][i, :n].numpy())
     assert back.source_x.tolist() == table.source_x.tolist()
+
+
+# --- domain randomisation (LensConfig *_range fields, lens_offset, noiseless_fraction) ---------------------------------
+RANDOM = dict(exposure_scale_range=(0.3, 3.0), background_scale_range=(0.5, 2.0), source_dmag_range=(-1.0, 1.0),
+              lens_offset=0.5, noiseless_fraction=0.3)
+PSF_RANGE = dict(model_i=(0.05, 0.15), model_ii=(0.08, 0.32), model_iii=(0.05, 0.2))
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_randomised_render_matches_lenstronomy(config):
+    "Per-image PSF, sub-pixel offset and source magnitude are physical: lenstronomy, given the row, renders the same image."
+    pytest.importorskip("lenstronomy")
+    cfg = get_config(config, psf_fwhm_range=PSF_RANGE[config], dtype="float64", **RANDOM)
+    params, table, _ = sample_params(cfg, ["no_sub", "cdm", "axion"], seed=3)
+    ims = render_batch(params, cfg, "cpu").numpy()
+    assert table.psf_fwhm.nunique() == 3 and (table.lens_dx != 0).all()
+    for i in range(3):
+        err = max_rel_err(ims[i, 0], render_lenstronomy(table.iloc[i], cfg))
+        assert err < 1e-8, f"{config}/{table.label[i]}: {err:.1e}"
+
+
+def test_randomisation_ranges_are_respected_and_recorded():
+    cfg = get_config("model_ii", psf_fwhm_range=(0.08, 0.32), **RANDOM)
+    imgs, t = simulate_batch(cfg, ["no_sub", "cdm", "axion"] * 100, seed=4)
+    lo_hi = dict(exposure_scale=(0.3, 3.0), background_scale=(0.5, 2.0), source_dmag=(-1, 1), psf_fwhm=(0.08, 0.32),
+                 lens_dx=(-0.5 * 0.101, 0.5 * 0.101), lens_dy=(-0.5 * 0.101, 0.5 * 0.101))
+    for k, (lo, hi) in lo_hi.items():
+        assert t[k].between(lo, hi).all() and t[k].max() - t[k].min() > 0.5 * (hi - lo), k  # inside, and spread over the range
+    assert np.allclose(t.exposure_time, 566.0 * 4 * t.exposure_scale)
+    assert 0.2 < t.noiseless.mean() < 0.4
+    p, _, _ = sample_params(cfg, ["no_sub", "cdm", "axion"] * 100, seed=4)
+    clean = render_batch(p, cfg, "cpu")
+    nl = torch.tensor(t.noiseless.to_numpy())
+    assert torch.equal(imgs[nl], clean[nl]) and not torch.allclose(imgs[~nl], clean[~nl])  # noiseless rows: the clean model
+    again, t2 = simulate_batch(cfg, ["no_sub", "cdm", "axion"] * 100, seed=4)
+    assert torch.equal(again, imgs) and t2.equals(t)  # same seed, same bytes
+
+
+def test_exposure_and_background_scale_the_noise_as_the_ccd_model_says():
+    "Another exposure changes shot and background noise together; the background scale multiplies the background sigma."
+    from deeplense_nb.simulate import _ccd_background_sigma
+    base = get_config("model_ii")
+    def corner_std(**kw):
+        imgs, _ = simulate_batch(get_config(base, **kw), ["no_sub"] * 64, seed=6)
+        return float(imgs[:, 0, :12, :12].std())  # far from the arcs: background only
+    t = torch.tensor(566.0 * 4)
+    s1, s4 = corner_std(exposure_scale_range=(1.0, 1.0)), corner_std(exposure_scale_range=(4.0, 4.0))
+    expect = float(_ccd_background_sigma(base, 4 * t) / _ccd_background_sigma(base, t))
+    assert s4 / s1 == pytest.approx(expect, rel=0.05)
+    assert corner_std(background_scale_range=(2.0, 2.0)) / corner_std() == pytest.approx(2.0, rel=0.05)
+
+
+def test_randomisation_off_reproduces_the_committed_sample(tmp_path):
+    "With every range off the simulator makes what it made before (data/samples/model_ii was written before they existed)."
+    import json
+    from pathlib import Path
+    from deeplense_nb.data import open_dataset, simulate_dataset
+    ref = Path(__file__).resolve().parents[1]/"data"/"samples"/"model_ii"
+    spec = json.loads((ref/"meta.json").read_text())["spec"]
+    simulate_dataset(spec["config"], spec["n_per_class"], seed=spec["seed"], out=tmp_path/"s", device="cpu", progress=False)
+    a, b = open_dataset(tmp_path/"s").images, open_dataset(ref).images
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(b).max()  # bytes here; a float ulp on another CPU
+    assert "psf_fwhm" not in open_dataset(tmp_path/"s").labels  # no randomisation columns when off
+
+
+def test_simulate_cli_accepts_ranges(tmp_path):
+    from deeplense_nb.cli import main
+    from deeplense_nb.data import open_dataset
+    main(["simulate", "--config", "model_ii", "--n-per-class", "2", "--out", str(tmp_path/"r"), "--device", "cpu", "-q",
+          "--set", "psf_fwhm_range=(0.1, 0.2)", "--set", "noiseless_fraction=0.5"])
+    lab = open_dataset(tmp_path/"r").labels
+    assert lab.psf_fwhm.between(0.1, 0.2).all() and "noiseless" in lab
+    with pytest.raises(SystemExit):  # a range the wrong way round is refused before anything is written
+        main(["simulate", "--out", str(tmp_path/"bad"), "-q", "--set", "psf_fwhm_range=(0.2, 0.1)"])
