@@ -11,7 +11,7 @@ from einops import rearrange
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'd4', 'd4_inverse', 'random_d4', 'rotate', 'random_rotate', 'gaussian_kernel', 'psf_blur',
-           'gaussian_noise', 'poisson_noise', 'random_resized_crop', 'Augment', 'build_transform', 'tta_d4']
+           'gaussian_noise', 'poisson_noise', 'random_resized_crop', 'Augment', 'build_transform', 'Resize', 'tta_d4']
 
 # %% ../nbs/03_augment.ipynb #cd66d48d
 def d4(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -120,6 +120,18 @@ def build_transform(spec: str | None) -> Augment:
         try: steps.append((name, float(num) if num else AUGMENTATIONS[name][1]))
         except ValueError: raise ValueError(f"augment spec {spec!r}: {part!r} should be a name followed by a number, e.g. 'noise0.05'") from None
     return Augment(steps)
+
+# %% ../nbs/03_augment.ipynb #8f87a6c6
+class Resize(torch.nn.Module):
+    "Interpolate (antialiased) square images `(..., C, H, W)` to `size` pixels; used when `img_size` differs from the data's."
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+    def forward(self, x):
+        if x.shape[-1] == self.size and x.shape[-2] == self.size: return x
+        y = x[None] if x.ndim == 3 else x
+        y = F.interpolate(y, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return y[0] if x.ndim == 3 else y
 
 # %% ../nbs/03_augment.ipynb #88d6cee8
 @torch.no_grad()

@@ -82,7 +82,7 @@ def cmd_bench(a):
         from deeplense_nb.data import bench_read
         bench_read()
     elif a.what == "train":
-        from deeplense_nb.train import bench_train_step
+        from deeplense_nb.benchmark import bench_train_step
         bench_train_step()
     elif a.what == "models":
         from deeplense_nb.benchmark import bench_models

@@ -84,7 +84,7 @@ def parse_params(pairs, template="nbs/experiments/train.ipynb") -> dict: # e.g. 
 
 def check_params(params: dict, template="nbs/experiments/train.ipynb", where: str = "") -> dict: # where: e.g. the YAML file
     "Parameters checked against the template's `parameters` cell: known names only, each of its default's type."
-    from deeplense_nb.train import _coerce
+    from deeplense_nb.config import _coerce
     defaults = template_parameters(template); name = Path(template).name
     if bad := [k for k in params if k not in defaults]:
         raise KeyError(f"{where}parameter(s) {bad} are not in {name}'s parameters cell; known: {sorted(defaults)}")

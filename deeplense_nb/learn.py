@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import provenance, save_json
-from .augment import build_transform
-from .train import TrainConfig, Resize, build_model, fit, task_classes, _loss_fn
+from .augment import Resize, build_transform
+from .config import TrainConfig, build_model, task_classes
+from .train import fit, _loss_fn
 from timm.optim import create_optimizer_v2
 
 # %% auto #0

@@ -4,25 +4,21 @@
 
 # %% ../nbs/10_pretrained.ipynb #501cc945
 from __future__ import annotations
-import json, math, os, shutil, warnings
+import math, os, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 from .core import LIMITS, device as default_device, open_regular, regular_file, save_json, load_json, provenance
 from .data import normalize_image
 from .importer import read_npy_safe, parse_image, BadFile
-from .train import load_model, load_checkpoint, save_checkpoint, TrainConfig, Resize
+from .augment import Resize
+from .checkpoint import load_model, load_checkpoint, save_checkpoint, checkpoint_meta, weights_dir, _weights_path
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'weights_dir', 'available', 'load', 'read_fits', 'read_image', 'is_dataset', 'find_images',
-           'read_images', 'prepare', 'predict', 'fresh_test', 'ship']
+__all__ = ['IMAGE_SUFFIXES', 'available', 'load', 'read_fits', 'read_image', 'is_dataset', 'find_images', 'read_images',
+           'prepare', 'predict', 'fresh_test', 'ship']
 
 # %% ../nbs/10_pretrained.ipynb #fe87306f
-def weights_dir() -> Path:
-    "The folder of shipped weights inside the installed package."
-    import deeplense_nb
-    return Path(deeplense_nb.__file__).parent/"weights"
-
 def available(root=None) -> pd.DataFrame:
     "One row per shipped model: its name and the headline facts of its card."
     root = Path(root or weights_dir())
@@ -31,28 +27,15 @@ def available(root=None) -> pd.DataFrame:
     return pd.DataFrame([{k: c.get(k) for k in cols} for c in cards], columns=cols)
 
 # %% ../nbs/10_pretrained.ipynb #184e9a9d
-def _weights_path(name, root=None) -> Path:
-    p = Path(name)
-    if p.suffix == ".safetensors" or p.is_dir(): return p
-    p = Path(root or weights_dir())/f"{name}.safetensors"
-    if not p.exists():
-        names = ", ".join(available(root).name) or "none shipped yet"
-        raise FileNotFoundError(f"no pre-trained model {name!r}; available: {names} (or pass a run folder / .safetensors file)")
-    return p
-
-def _checkpoint_meta(path) -> dict:
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f: return json.loads((f.metadata() or {}).get("deeplense_nb", "{}"))
-
 def load(name, device=None, root=None) -> tuple[torch.nn.Module, dict]:
     "A shipped model (by name), a run folder or a `.safetensors` file -> (model in eval mode, card); a bad file is one line naming it."
-    p = _weights_path(name, root); dev = default_device(device)
+    p, dev = _weights_path(name, root), default_device(device)
     f = regular_file(p/"checkpoints"/"best.safetensors" if p.is_dir() else p, "model file")
     try:
         model, cfg = load_model(p, device=dev)
         card_path = p.with_suffix(".json") if p.is_file() else None
         card = load_json(card_path) if card_path is not None and card_path.exists() else {}
-        meta = _checkpoint_meta(f)  # metadata only: no second tensor read
+        meta = checkpoint_meta(f)  # metadata only: no second tensor read
         return model, {**card, "name": card.get("name", p.stem), "task": meta["task"], "classes": meta["classes"],
                        "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict()}
     except Exception as e:
@@ -173,9 +156,16 @@ def _rows(model, card, batch, tta, dev):
             dict(k, error="the model's output is not finite") for (k, _), row in zip(batch, pr)]
 
 # %% ../nbs/10_pretrained.ipynb #41e9144a
-def predict(paths, model="model_ii_classifier", out=None, # files or folders; shipped name / run folder / .safetensors; CSV path
-            batch_size: int = 64, tta: bool = False, resize: bool = False, device=None, # tta: average over the 8 rotations/flips
-            progress: bool = True, root=None) -> pd.DataFrame:
+def predict(paths, # image files (.npy, FITS), folders of them, or data set folders
+            model="model_ii_classifier", # a shipped model's name, a run folder or a .safetensors file; or a (model, card) pair from `load`
+            out=None, # also write the table to this CSV file
+            batch_size: int = 64, # images per forward pass
+            tta: bool = False, # average over the 8 rotations/flips
+            resize: bool = False, # interpolate images of another size to the model's input (else they are reported)
+            device=None, # default: cuda > mps > cpu
+            progress: bool = True, # a progress bar
+            root=None, # where shipped models are looked up (default: the package's weights folder)
+           ) -> pd.DataFrame:
     "Class probabilities (or the axion mass) for every image under `paths` (files, folders, data set folders); each unreadable one is a row with its reason, never fatal."
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: need a whole number >= 1")
     dev = default_device(device); files = find_images(paths)
@@ -207,8 +197,16 @@ def _check_out(out, files) -> Path:
     return out
 
 # %% ../nbs/10_pretrained.ipynb #17dd82ec
-def fresh_test(name, n_per_class: int = 500, seed: int = 12345, root=None, work=None, # fresh data seed != training seed
-               tta: bool = False, device=None, progress: bool = True, out_dir=None) -> dict: # out_dir: also figures + predictions_fresh.csv
+def fresh_test(name, # a shipped model's name, a run folder or a .safetensors file
+               n_per_class: int = 500, # fresh images per class
+               seed: int = 12345, # the fresh data's seed: must differ from the training seed
+               root=None, # where shipped models are looked up
+               work=None, # keep the fresh data set in this folder (default: a temporary one)
+               tta: bool = False, # average over the 8 rotations/flips
+               device=None, # default: cuda > mps > cpu
+               progress: bool = True, # progress bars
+               out_dir=None, # also write figures and predictions_fresh.csv here
+              ) -> dict:
     "Metrics of a model on a freshly simulated test set of its own simulator config (a new seed)."
     import tempfile as _tf
     from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
@@ -240,8 +238,13 @@ def _card_md(c: dict) -> str:
             f"predict(['my_images/'], model={c['name']!r}, out='preds.csv')\n```\n")
 
 # %% ../nbs/10_pretrained.ipynb #6e20d190
-def ship(run, name: str, summary: str, root=None, fresh: dict | None = None, # fresh: `fresh_test` metrics for the card
-         results=None) -> Path: # also copy the run's small files (metrics, history, params, figures) here, as provenance
+def ship(run, # the run folder whose best weights are shipped
+         name: str, # the shipped model's name
+         summary: str, # one paragraph for its card
+         root=None, # the weights folder (default: the package's)
+         fresh: dict | None = None, # `fresh_test` metrics for the card
+         results=None, # also copy the run's small files (metrics, history, params, figures) here, as provenance
+        ) -> Path:
     "Copy run folder `run`'s best weights into the weights folder as `name`, with a card (json + md)."
     run, root = Path(run), Path(root or weights_dir()); root.mkdir(parents=True, exist_ok=True)
     t, meta = load_checkpoint(run/"checkpoints"/"best.safetensors")

@@ -8,7 +8,10 @@ import pytest
 import torch
 import yaml
 from conftest import ROOT
-from deeplense_nb.train import TrainConfig, fit, make_datasets, load_model, load_checkpoint, bench_train_step
+from deeplense_nb.config import TrainConfig
+from deeplense_nb.checkpoint import load_model, load_checkpoint
+from deeplense_nb.train import fit, make_datasets
+from deeplense_nb.benchmark import bench_train_step
 from deeplense_nb.evaluate import evaluate
 from deeplense_nb.data import simulate_dataset
 
@@ -79,10 +82,18 @@ def test_bench_train_step_reports_a_ratio():
     assert list(b.kind) == ["pipeline", "bare"] and b.ratio[0] > 0
 
 
+def test_train_keeps_its_old_names():
+    "Names that moved out of train (config, checkpoint, augment) still import from there."
+    from deeplense_nb import train, config, checkpoint, augment
+    assert train.TrainConfig is config.TrainConfig and train.build_model is config.build_model and train.TASKS is config.TASKS
+    assert train.load_model is checkpoint.load_model and train.save_checkpoint is checkpoint.save_checkpoint
+    assert train.Resize is augment.Resize and train.task_classes is config.task_classes
+
+
 @pytest.mark.slow
 def test_template_runs_into_a_run_folder(tmp_path, sim):
     from deeplense_nb.experiments import run, collect_runs
-    d = run("nbs/experiments/train.ipynb", "tiny", root=tmp_path, data=str(sim), model="test_resnet", batch_size=8, progress=False)
+    d = run("nbs/experiments/train.ipynb", "tiny", root=tmp_path, data=str(sim), model="test_resnet", epochs=1, batch_size=8, progress=False)
     files = {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()}
     assert {"params.yaml", "notebook.ipynb", "metrics.json", "history.csv", "config.json", "checkpoints/best.safetensors",
             "checkpoints/last.safetensors", "figures/test_roc.png", "figures/test_confusion.png"} <= files
