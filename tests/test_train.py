@@ -1,5 +1,6 @@
 """Training engine: config rules, the three tasks on simulated data, checkpoints that rebuild the model, the
-benchmark, and the papermill template run through experiments.run into a complete run folder."""
+benchmark, the papermill template's parameters (TrainConfig's own), and the template run through experiments.run
+into a complete run folder."""
 import json
 from pathlib import Path
 import numpy as np
@@ -80,6 +81,17 @@ def test_simulates_when_no_data_given(tmp_path):
 def test_bench_train_step_reports_a_ratio():
     b = bench_train_step(TrainConfig(model="test_resnet", img_size=32, batch_size=8, progress=False), steps=2, warmup=1)
     assert list(b.kind) == ["pipeline", "bare"] and b.ratio[0] > 0
+
+
+def test_template_parameters_are_trainconfig():
+    "The template's parameters cell is TrainConfig's fields with their defaults and comments: one source of run defaults."
+    from deeplense_nb.config import parameters_cell
+    from deeplense_nb.experiments import template_parameters
+    t = ROOT / "nbs" / "experiments" / "train.ipynb"
+    cell = next(c for c in json.loads(t.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+    assert template_parameters(t) == TrainConfig().to_dict(), "the template's defaults differ from TrainConfig's"
+    assert "".join(cell["source"]) == parameters_cell(), \
+        "nbs/experiments/train.ipynb's parameters cell is behind TrainConfig: run deeplense_nb.experiments.write_parameters()"
 
 
 def test_train_keeps_its_old_names():
