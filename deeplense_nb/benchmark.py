@@ -27,9 +27,12 @@ def _sync(dev: torch.device):
     if dev.type == "cuda": torch.cuda.synchronize(dev)
     elif dev.type == "mps": torch.mps.synchronize()
 
-def matmul_peak(device=None, n: int | None = None,  # matrix side; default 4096 on CUDA, 2048 elsewhere
+def matmul_peak(device=None,  # default: cuda > mps > cpu
+                n: int | None = None,  # matrix side; default 4096 on CUDA, 2048 elsewhere
                 dtype: torch.dtype | None = None,  # default bf16 on CUDA, float32 elsewhere
-                repeats: int = 5, warmup: int = 2) -> float:
+                repeats: int = 5,  # timed matmuls; the best counts
+                warmup: int = 2,  # untimed matmuls first
+               ) -> float:
     "FLOP/s of the best of `repeats` timed `n`×`n` matmuls on `device`: the denominator of MFU."
     dev = get_device(device); dtype = dtype or _default_dtype(dev); n = n or (4096 if dev.type == "cuda" else 2048)
     g = torch.Generator().manual_seed(0)
@@ -75,7 +78,8 @@ class PeakMemory:
         self.peak = max(self._max, rss_bytes()) - self.base
 
 # %% ../nbs/08_benchmark.ipynb #d3fe0c05
-def time_steps(step, steps: int = 5,  # at most this many timed calls of `step()`
+def time_steps(step,  # a function of no arguments: one training or inference step
+               steps: int = 5,  # at most this many timed calls of `step()`
                max_time: float | None = None,  # stop once this many seconds are spent (after at least 2 steps)
                device=None) -> list[float]:
     "Seconds taken by each timed call of `step()`, synchronising `device` around each call."
@@ -123,7 +127,9 @@ def _free(dev):
 # %% ../nbs/08_benchmark.ipynb #d927fa73
 def bench_model(name: str | nn.Module,  # a name for models.create, or a ready model (1 channel, 3 classes)
                 img_size: int = 64, batch_sizes=(8, 32), device=None,
-                steps: int = 5, warmup: int = 1, max_time: float | None = None,  # see `time_steps`; warmup >= 1
+                steps: int = 5,  # timed steps, see `time_steps`
+                warmup: int = 1,  # untimed steps first (at least 1)
+                max_time: float | None = None,  # seconds per measurement, see `time_steps`
                 peak: float | None = None,  # matmul peak FLOP/s for MFU; None: measure now
                 dtype: torch.dtype | None = None, seed: int = 0) -> list[dict]:
     "One row per batch size: training and inference images/s, median step ms, peak memory and MFU; failures recorded in `error`."
@@ -196,7 +202,9 @@ def _run(names, sizes, batch_sizes, dev, out, steps, warmup, max_time, dtype, se
 def bench_models(names=None,  # model names (default: every registered lens_* model)
                  sizes=(64, 150), batch_sizes=(8, 32), device=None,
                  out="results/benchmarks",  # folder for models.csv, plots and provenance.json; None: write nothing
-                 steps: int = 5, warmup: int = 1, max_time: float | None = 1.0,  # per measurement, see `time_steps`
+                 steps: int = 5,  # timed steps per measurement, see `time_steps`
+                 warmup: int = 1,  # untimed steps first
+                 max_time: float | None = 1.0,  # seconds per measurement, see `time_steps`
                  threads: int | None = None,  # CPU threads for the run (default: leave torch's setting)
                  quick: bool = False,  # tiny settings for tests: 2 timed steps, 1 warm-up, small peak matmul
                  dtype: torch.dtype | None = None, seed: int = 0, progress: bool = True):

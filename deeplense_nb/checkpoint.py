@@ -38,7 +38,10 @@ def checkpoint_meta(path) -> dict:
     with safe_open(str(path), framework="pt") as f: return _meta_of(f)
 
 # %% ../nbs/06a_checkpoint.ipynb #b4b3a27b
-def run_meta(cfg: TrainConfig, classes, num_classes: int, data_size: int, # the run's config, class names, outputs, stored image side
+def run_meta(cfg: TrainConfig, # the run's config
+             classes, # class names of the outputs
+             num_classes: int, # model outputs (1: regression)
+             data_size: int, # side of the stored images, before any resizing
              **kw) -> dict: # more keys: kind, epoch, step, ...
     "The metadata every checkpoint of a run carries."
     return dict(config=cfg.to_dict(), classes=list(classes), num_classes=num_classes, task=cfg.task,

@@ -53,8 +53,11 @@ def execute(template, out_nb, parameters: dict | None = None, cwd=None, kernel: 
 
 # %% ../nbs/09_experiments.ipynb #fbce6b91
 def run(template="nbs/experiments/train.ipynb", # papermill template
-        name: str | None = None, root="runs", # run name (a folder under root; default: the template's name)
-        overwrite: bool = False, kernel: str = "python3", progress: bool = True, # replace a complete run
+        name: str | None = None, # run name: a folder under root (default: the template's name)
+        root="runs", # the folder of runs
+        overwrite: bool = False, # replace a complete run
+        kernel: str = "python3", # Jupyter kernel
+        progress: bool = True, # papermill's progress bar
         **params) -> Path:
     "Execute `template` with `params` into `root/name/` and return the run folder."
     import papermill as pm
@@ -72,7 +75,9 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
     return d
 
 # %% ../nbs/09_experiments.ipynb #35074332
-def parse_params(pairs, template="nbs/experiments/train.ipynb") -> dict: # e.g. ["epochs=3", "lr=1e-3"]
+def parse_params(pairs, # `key=value` strings, e.g. ["epochs=3", "lr=1e-3"]
+                 template="nbs/experiments/train.ipynb", # the template whose parameters cell they must fit
+                ) -> dict:
     "Typed parameters from `key=value` strings, checked against the template's defaults."
     defaults, out = template_parameters(template), {}
     for kv in pairs:
@@ -83,7 +88,10 @@ def parse_params(pairs, template="nbs/experiments/train.ipynb") -> dict: # e.g. 
         out[k] = raw
     return check_params(out, template)
 
-def check_params(params: dict, template="nbs/experiments/train.ipynb", where: str = "") -> dict: # where: e.g. the YAML file
+def check_params(params: dict, # parameter name -> value
+                 template="nbs/experiments/train.ipynb", # the template whose parameters cell they must fit
+                 where: str = "", # where they came from, for the error message: e.g. the YAML file
+                ) -> dict:
     "Parameters checked against the template's `parameters` cell: known names only, each of its default's type."
     from deeplense_nb.config import _coerce
     defaults = template_parameters(template); name = Path(template).name
