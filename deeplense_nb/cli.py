@@ -10,7 +10,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['EXTRAS', 'shipped', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench',
            'train_params', 'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study',
-           'build_parser', 'cli_words', 'missing_extra', 'main']
+           'cmd_robustness', 'build_parser', 'cli_words', 'missing_extra', 'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def shipped(rel: str) -> Path:
@@ -173,6 +173,16 @@ def cmd_study(a):
                     n_trials=a.n_trials, progress=not a.quiet, run_missing=not a.report_only)
     print(f"results: {out}\n  notebook: {out/'notebook.ipynb'}\n  figures:  {out/'figures'}")
 
+def cmd_robustness(a):
+    "Score a model on freshly simulated sets with more/less noise (or exposure), another PSF, a brighter/fainter source and the upstream quirk."
+    from deeplense_nb.robustness import robustness, add_to_card, card_section
+    if a.n_per_class < 2: raise ValueError(f"n_per_class={a.n_per_class}: need at least 2 images per class")
+    name = Path(str(a.model)).stem if str(a.model).endswith(".safetensors") else Path(str(a.model)).name
+    out = Path(a.out or f"runs/robustness/{name}")
+    df = robustness(a.model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, progress=not a.quiet)
+    print(card_section(df)); print(f"table: {out/'robustness.csv'}\nfigure: {out/'robustness.png'}")
+    if a.card: print(f"card: {add_to_card(name, df, figure=a.card_figure or None)}")
+
 # %% ../nbs/11_cli.ipynb #dfec279d
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "Help that shows every option's default (argparse only does so for options with a help text)."
@@ -247,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the runs folder), e.g. postgresql://...")
     s.add_argument("--n-trials", type=int, default=None, help="Optuna trial budget (default: the preset's)")
     s.add_argument("--report-only", action="store_true", help="run nothing: collect the runs there are and execute the results notebook")
+    s = _sub(sub, "robustness", cmd_robustness)
+    s.add_argument("model", help="a shipped model name, a run folder or a .safetensors file")
+    s.add_argument("--out", default=None, help="folder for robustness.csv and robustness.png (default: runs/robustness/<model>)")
+    s.add_argument("--n-per-class", type=int, default=200, help="images per class at every grid point")
+    s.add_argument("--seed", type=int, default=777_000, help="first seed of the fresh sets (one per grid point)")
+    s.add_argument("--tta", action="store_true", help="average over the 8 rotations/flips")
+    s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
+    s.add_argument("--card", action="store_true", help="also put the table into the shipped model's card")
+    s.add_argument("--card-figure", default="", help="with --card: the figure's path to show in the card")
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
