@@ -9,6 +9,7 @@ from conftest import NBS
 from nbdev.test import test_nb as run_library_nb  # renamed so pytest does not collect it
 
 LIBRARY = sorted(NBS.glob("[0-9]*.ipynb")) + sorted(NBS.glob("index.ipynb"))
+TINY = {"train.ipynb": dict(n_per_class=8, epochs=1, batch_size=8, warmup_epochs=0, val_fraction=0.25, test_fraction=0.25)}  # seconds, not a minute
 PARAMETERISED = sorted(p for d in ("explore", "experiments") for p in (NBS / d).rglob("*.ipynb")
                        if ".ipynb_checkpoints" not in p.parts)
 
@@ -22,5 +23,5 @@ def test_library_notebook(nb):
 @pytest.mark.parametrize("nb", PARAMETERISED, ids=lambda p: str(p.relative_to(NBS)))
 def test_parameterised_notebook(nb, tmp_path):
     import papermill as pm
-    pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=dict(out_dir=str(tmp_path / "out")),
+    pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=dict(out_dir=str(tmp_path / "out"), **TINY.get(nb.name, {})),
                         cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
