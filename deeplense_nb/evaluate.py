@@ -15,7 +15,7 @@ from .core import CLASSES, device as default_device
 from .augment import tta_d4
 
 # %% auto #0
-__all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict', 'plot_roc',
+__all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader', 'plot_roc',
            'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'plot_history']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
@@ -62,7 +62,7 @@ def regression_metrics(pred, true) -> dict:
 REGRESS_CENTER = -23.0  # log10(m_a / eV) at the centre of the simulated prior U(-24, -22)
 
 @torch.no_grad()
-def predict(model, loader, task: str = "classify", device=None, # a model, a DataLoader of (x, y), the task
+def predict_loader(model, loader, task: str = "classify", device=None, # a model, a DataLoader of (x, y), the task
             tta: bool = False, amp_dtype=None, progress: bool = False): # average over D4; autocast dtype or None
     "Class probabilities (N, K) or log10 masses (N,) and the targets, for every batch of `loader`."
     dev = torch.device(device) if device is not None else default_device()
@@ -134,7 +134,7 @@ def evaluate(model, dataset, task: str = "classify", classes=CLASSES, # model, D
     "Metrics of `model` on `dataset` with keys `<prefix>_<metric>`; figures and predictions go to `out_dir` if given."
     dl = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                      generator=torch.Generator().manual_seed(0))  # own generator: leaves the global RNG alone
-    out, y = predict(model, dl, task, device, tta, amp_dtype, progress)
+    out, y = predict_loader(model, dl, task, device, tta, amp_dtype, progress)
     m = regression_metrics(out, y) if task == "regress" else lens_metrics(out, y, classes, probs=True)
     cm = None if task == "regress" else confusion(out, y, len(classes))
     if task != "regress": m |= {f"n_{c}": int(n) for c, n in zip(classes, cm.sum(1))}

@@ -19,7 +19,7 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from .core import device as default_device, seed_everything, derive_seed, save_json, provenance
 from .augment import Resize, build_transform
-from .evaluate import REGRESS_CENTER, predict, lens_metrics, regression_metrics, evaluate
+from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
 from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta
 
@@ -297,7 +297,7 @@ def _eval_model(r: Run): return r.ema.module if r.ema is not None else r.model
 def _validate(r: Run) -> dict:
     "Validation loss and metrics of the evaluated model (every rank computes them on the whole val split)."
     dl = torch.utils.data.DataLoader(r.data["val"], batch_size=max(r.bs, 64), generator=torch.Generator().manual_seed(0))
-    out, y = predict(_eval_model(r), dl, r.cfg.task, r.dev, amp_dtype=r.amp_dtype)
+    out, y = predict_loader(_eval_model(r), dl, r.cfg.task, r.dev, amp_dtype=r.amp_dtype)
     if r.cfg.task == "regress": return dict(loss=float(F.mse_loss(out, y.float())), **regression_metrics(out, y))
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
 

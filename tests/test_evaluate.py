@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torchmetrics.classification import MulticlassAUROC, MulticlassAccuracy, BinaryAUROC
 from deeplense_nb.augment import d4
-from deeplense_nb.evaluate import lens_metrics, confusion, regression_metrics, predict, evaluate
+from deeplense_nb.evaluate import lens_metrics, confusion, regression_metrics, predict_loader, evaluate
 
 
 @pytest.fixture
@@ -63,11 +63,11 @@ def test_tta_is_invariant_and_exact_for_invariant_models():
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 3))
     x = torch.rand(6, 1, 8, 8); y = torch.arange(6) % 3
     dl = lambda x: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
-    p, _ = predict(net, dl(x), device="cpu", tta=True)
-    q, _ = predict(net, dl(d4(x, 6)), device="cpu", tta=True)
+    p, _ = predict_loader(net, dl(x), device="cpu", tta=True)
+    q, _ = predict_loader(net, dl(d4(x, 6)), device="cpu", tta=True)
     torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5)            # TTA output does not depend on orientation
     pool = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(1, 3))  # invariant model
-    torch.testing.assert_close(predict(pool, dl(x), device="cpu", tta=True)[0], predict(pool, dl(x), device="cpu")[0])
+    torch.testing.assert_close(predict_loader(pool, dl(x), device="cpu", tta=True)[0], predict_loader(pool, dl(x), device="cpu")[0])
 
 
 def test_evaluate_writes_figures_and_predictions(tmp_path):
