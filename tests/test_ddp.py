@@ -57,3 +57,31 @@ def test_torchrun_two_processes(tmp_path):
     assert h0 == h1, "the two ranks ended with different weights"
     m = json.loads((two / "metrics.json").read_text())
     assert m["steps"] == (24 // 6) and 0 <= m["test_accuracy"] <= 1   # 48 images over 2 ranks, 6 per rank per step
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_torchrun_two_nodes_meet_at_a_c10d_rendezvous(tmp_path):
+    "Multi-node on one machine: two `torchrun --nnodes 2` launchers (one process each) meet at a c10d rendezvous on 127.0.0.1."
+    script = tmp_path / "ddp_fit.py"; script.write_text(SCRIPT)
+    out = tmp_path / "nodes"
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"): env.pop(k, None)
+    port = _free_port()
+    node = lambda r: subprocess.Popen([torchrun, "--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(r),
+                                       "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "lens-test",
+                                       str(script), json.dumps(dict(CFG, out_dir=str(out)))],
+                                      cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [node(0), node(1)]
+    logs = [p.communicate(timeout=170)[0] for p in procs]
+    for p, log in zip(procs, logs): assert p.returncode == 0, f"a node failed:\n{log[-3000:]}"
+    hashes = sorted(out.glob("weights-rank*-of-2.sha256"))
+    assert len(hashes) == 2 and len({h.read_text() for h in hashes}) == 1, "the two nodes ended with different weights"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["steps"] == 24 // 6  # 48 images over 2 ranks, 6 per rank per step: the same run as two processes on one node

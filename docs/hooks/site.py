@@ -42,7 +42,7 @@ ASSET_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 HAND_PAGES = [  # (title, file in docs/) — shown first, in this order, when the file exists
     ("Home", "index.md"), ("Getting started", "getting-started.md"), ("Working in JupyterLab", "jupyterlab.md"),
     ("Data", "data.md"), ("Models", "models.md"), ("Experiments and studies", "experiments.md"),
-    ("Benchmarks", "benchmarks.md"), ("Pre-trained models", "pretrained.md"), ("How this site is built", "about.md"),
+    ("Benchmarks", "benchmarks.md"), ("Scaling out", "scale.md"), ("Pre-trained models", "pretrained.md"), ("How this site is built", "about.md"),
 ]
 FOLDER_TITLES = {"": "Library notebooks", "explore": "Exploration", "experiments": "Experiments",
                  "experiments/studies": "Studies", "experiments/benchmarks": "Benchmarks"}
