@@ -1,0 +1,10 @@
+#!/bin/bash
+# GPU readiness on one NVIDIA GPU, in under 10 minutes: the gpu-marked tests, a bf16 training step of every family,
+# simulator throughput at a large batch, and timings to plan the full study presets (results/gpu/gpu_check.json).
+# Usage (from the repository root, after `make install`):  bash scripts/gpu_check.sh
+set -euo pipefail
+mkdir -p results/gpu
+nvidia-smi | tee results/gpu/nvidia-smi.txt
+.venv/bin/python -m pytest -p no:xdist -o addopts="" -q -m gpu tests/test_gpu.py 2>&1 | tee results/gpu/pytest_gpu.txt
+.venv/bin/python scripts/gpu_check.py 2>&1 | tee results/gpu/gpu_check.txt
+echo "done: commit results/gpu/"
