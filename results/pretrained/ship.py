@@ -14,6 +14,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("run"); ap.add_argument("name"); ap.add_argument("what")
 ap.add_argument("--recipe", default=""); ap.add_argument("--fresh-seed", type=int, default=20261201)
 ap.add_argument("--fresh-n", type=int, default=500); ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--machine", default="one thread, the other core busy with another job", help="how the CPU was shared while it trained")
 a = ap.parse_args(); torch.set_num_threads(a.threads)
 run, results = Path(a.run), Path(__file__).resolve().parent / a.name
 h, m = pd.read_csv(run / "history.csv"), json.loads((run / "metrics.json").read_text())
@@ -21,7 +22,7 @@ ship(run, a.name, a.what)                                       # weights first,
 fresh = fresh_test(a.name, n_per_class=a.fresh_n, seed=a.fresh_seed, tta=True, progress=False, out_dir=results / "fresh")
 key = "fresh_auc_macro" if "fresh_auc_macro" in fresh else "fresh_mae_dex"
 summary = (f"{a.what} Trained from scratch{' with ' + a.recipe if a.recipe else ''}: {len(h)} epochs, "
-           f"{h.seconds.sum() / 60:.0f} min of training on this 2-core CPU (one thread, the other core busy with another job). "
+           f"{h.seconds.sum() / 60:.0f} min of training on this 2-core CPU ({a.machine}). "
            f"Fresh set ({a.fresh_n} per class, seed {a.fresh_seed}, TTA): {key.replace('fresh_', '')} {fresh[key]:.4f}"
            + (f", axion-vs-cdm AUC {fresh['fresh_auc_axion_vs_cdm']:.4f}" if "fresh_auc_axion_vs_cdm" in fresh else "")
            + f"; held-out test split: {key.replace('fresh_', 'test_')} {m.get(key.replace('fresh_', 'test_'), float('nan')):.4f}.")
