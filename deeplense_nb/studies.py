@@ -15,8 +15,9 @@ from .experiments import find_template, template_parameters, run, collect_runs, 
 
 # %% auto #0
 __all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset', 'data_slug', 'study_data', 'fill',
-           'with_recipe', 'grid_runs', 'optuna_space', 'trial_params', 'trials_to_study', 'run_commits', 'run_study',
-           'study_results', 'load_runs', 'summarize', 'plot_runs', 'save_outputs', 'describe', 'short_data', 'verdict']
+           'with_recipe', 'grid_runs', 'optuna_space', 'trial_params', 'trials_to_study', 'run_commits', 'data_columns',
+           'run_study', 'study_results', 'load_runs', 'summarize', 'plot_runs', 'save_outputs', 'describe',
+           'short_data', 'verdict']
 
 # %% ../nbs/09a_studies.ipynb #e0e2c58e
 def repo_path(rel: str) -> Path:
@@ -172,6 +173,18 @@ def run_commits(df: pd.DataFrame) -> dict:
     c = df["git_commit"].dropna().astype(str) if "git_commit" in df else pd.Series(dtype=str)
     return dict(run_commits=c.value_counts().to_dict(), runs_on_dirty_tree=int(c.str.endswith("-dirty").sum()))
 
+def data_columns(df: pd.DataFrame) -> pd.DataFrame:
+    "Runs with the data they used: `n_per_class`, `data_config` and `data_seed` from each data set's meta.json (a run given `data` never used the template's own `n_per_class`)."
+    if "data" not in df or df.empty: return df
+    specs = {d: (load_json(Path(d)/"meta.json").get("spec") or {}) for d in df["data"].dropna().astype(str).unique()
+             if d and (Path(d)/"meta.json").exists()}
+    df, m = df.copy(), df["data"].astype(str).map(specs)
+    has = m.notna()
+    for col, key in (("n_per_class", "n_per_class"), ("data_config", "config"), ("data_seed", "seed")):
+        if col not in df: df[col] = pd.NA
+        df.loc[has, col] = m[has].map(lambda sp: sp.get(key))
+    return df
+
 def _run_grid(study, pre, runs_dir, data, extra, progress) -> list:
     failed = []
     todo = [(n, p) for n, p in grid_runs(pre) if not (runs_dir/n/"metrics.json").exists()]
@@ -245,7 +258,7 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
         failed, trials, storage = _run_optuna(study, pre, runs_dir, data, extra, progress, storage, n_trials)
         trials.to_csv(out/"trials.csv", index=False); info["optuna_storage"] = storage if storage.startswith("sqlite") else "(given)"
     else: failed = _run_grid(study, pre, runs_dir, data, extra, progress)
-    df = collect_runs(runs_dir)
+    df = data_columns(collect_runs(runs_dir))
     if "grid" in pre: df = df[df.index.isin([n for n, _ in grid_runs(pre)])]  # not runs of an older grid in the same folder
     df.to_csv(out/"runs.csv")
     curves = _curves(runs_dir, df.index)
