@@ -57,8 +57,9 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
                tta: bool = False, # average over the 8 rotations/flips
                device=None,
                out_dir=None, # also write robustness.csv and robustness.png there
+               points: list | None = None, # grid points (dicts of factor, value, label, overrides); default: robustness_grid
                progress: bool = True, root=None) -> pd.DataFrame:
-    "A model's metrics on freshly simulated sets over `robustness_grid` of its simulator config: one row per point."
+    "A model's metrics on freshly simulated sets over `robustness_grid` of its simulator config (or `points`): one row per point."
     from deeplense_nb.pretrained import load
     from deeplense_nb.data import LensDataset
     from deeplense_nb.augment import Resize
@@ -67,7 +68,7 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
     cfg, task = card["sim_config"], card["task"]
     used = {card["config"].get("seed"), card.get("data_seed")}
     classes = ("axion",) if task == "regress" else tuple(card["classes"])
-    grid, rows = robustness_grid(cfg), []
+    grid, rows = (robustness_grid(cfg) if points is None else list(points)), []
     if used & {seed + i for i in range(len(grid))}: raise ValueError(f"robustness: seeds {seed}..{seed + len(grid) - 1} include a training seed {sorted(used)}")
     with tempfile.TemporaryDirectory() as tmp:
         for i, p in enumerate(tqdm(grid, desc=f"robustness {card.get('name', model)}", disable=not progress)):

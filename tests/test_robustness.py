@@ -50,3 +50,13 @@ def test_robustness_refuses_a_training_seed():
     net, card = load("model_ii_classifier")
     s = card["data_seed"] if card.get("data_seed") is not None else card["config"]["seed"]
     with pytest.raises(ValueError, match="training seed"): robustness((net, card), n_per_class=2, seed=s, progress=False)
+
+
+def test_shipped_model_ii_classifier_survives_noise_and_the_upstream_quirk():
+    "Issue 14's bar for the shipped Model-II classifier: macro AUC >= 0.9 on ~300 fresh images at noise x3, and on ~300 noiseless upstream-quirk ones."
+    pts = [dict(factor="noise", value=3.0, label="noise x3", overrides=noise_overrides("model_ii", 3)),
+           dict(factor="upstream", value=1.0, label="upstream quirk", overrides=dict(noise=False, upstream_double=True))]
+    df = robustness("model_ii_classifier", n_per_class=100, seed=888_000, points=pts, progress=False).set_index("label")
+    assert df.n.eq(300).all()
+    assert df.loc["noise x3", "auc_macro"] >= 0.9, df.auc_macro.to_dict()
+    assert df.loc["upstream quirk", "auc_macro"] >= 0.9, df.auc_macro.to_dict()
