@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from deeplense_nb import cli, pretrained
 from deeplense_nb.importer import make_fake_deeplense
-from deeplense_nb.simulate import _RANGES, CONFIGS
+from deeplense_nb.simulate import _RANDOMISE, _RANGES, CONFIGS
 
 S = 8  # side of the good import images
 
@@ -345,7 +345,7 @@ def test_predict_bad_arguments(case, tmp_path, capsys):
 def _bad_values(field: str) -> list:
     lo, hi, lo_ok = _RANGES[field]
     below = lo - 1 if lo_ok else lo
-    if isinstance(getattr(CONFIGS["model_ii"], field), tuple):
+    if isinstance(getattr(CONFIGS["model_ii"], field), tuple) or field in _RANDOMISE:  # range fields (None: off)
         return [f"({hi}, {lo})" if hi != lo else "(2, 1)", f"({below}, {hi})", "(.nan, 1)", "(1, .inf)", "(1, 2, 3)", "abc", "(1,)"]
     vals = [".nan", ".inf", "-.inf", str(below), str(hi * 10 + 1), "abc", "true", "[1, 2]"]
     return vals + (["2.5"] if field in ("n_cdm", "n_vortex", "npix", "num_exposures") else [])
