@@ -37,7 +37,8 @@ def test_version_and_defaults_in_every_help(capsys):
 def test_train_list_params(capsys):
     cli.main(["train", "--list-params"])
     lines = {l.split()[0]: l for l in capsys.readouterr().out.splitlines()}
-    assert "epochs" in lines and "passes over the training split" in lines["epochs"] and " 1 " in lines["epochs"]
+    from deeplense_nb.config import TrainConfig  # the template's defaults are TrainConfig's
+    assert "epochs" in lines and "passes over the training split" in lines["epochs"] and f" {TrainConfig().epochs} " in lines["epochs"]
     assert len(lines) > 30 and all(len(l.split()) >= 2 for l in lines.values())
 
 
