@@ -324,7 +324,7 @@ def save_outputs(out_dir: str, tables: dict | None = None, figures: dict | None 
 
 # %% ../nbs/09a_studies.ipynb #85379c34
 def describe(study: str, preset: str, folder: str = "") -> str:
-    "One paragraph on where a preset's results come from: runs, training time, device, commit, date."
+    "One paragraph on where a preset's results come from: runs, training time, device, commits (collection, runs), date."
     p = study_results(study, preset, folder)/"provenance.json"
     if not p.exists(): return f"{study}/{preset}: no provenance.json"
     v = load_json(p)
@@ -332,7 +332,9 @@ def describe(study: str, preset: str, folder: str = "") -> str:
     return (f"{study} / preset {preset}: {v['complete']} complete runs{planned}, {len(v.get('failed', []))} failed; "
             f"{v['train_seconds'] / 60:.1f} min of training ({v['wall_seconds'] / 60:.1f} min wall time with data, evaluation "
             f"and notebooks) on {v['device']} "
-            f"({v['host']}); commit {str(v['git_commit'])[:10]}, {v['time'][:10]}.")
+            f"({v['host']}); collected at commit {str(v['git_commit'])[:10]}, {v['time'][:10]}"
+            + (f"; the runs ran on {', '.join(f'{k[:10]}{chr(32)}({n})' for k, n in v['run_commits'].items())}"
+               f", {v.get('runs_on_dirty_tree', 0)} on a dirty tree" if v.get("run_commits") else "") + ".")
 
 def short_data(path) -> str:
     "A data set's name from its folder (`.../model_ii-n2000-s11` -> `model_ii`)."
