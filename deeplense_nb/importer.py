@@ -9,13 +9,13 @@ from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 from .core import CLASSES, LIMITS, check_apart, open_regular, provenance, save_json
 from .data import DatasetWriter, check_output_folder, standard_labels
+from tqdm.auto import tqdm  # after deeplense_nb, which silences its 'IProgress not found' warning
 
 # %% auto #0
 __all__ = ['CLASS_ALIASES', 'SafeUnpickler', 'BadFile', 'read_npy_safe', 'parse_image', 'scan_layout', 'class_list',
-           'ImportReport', 'import_deeplense', 'make_fake_deeplense']
+           'ImportReport', 'read_npy_image', 'import_deeplense', 'make_fake_deeplense']
 
 # %% ../nbs/02a_import.ipynb #bf966494
 _NDARRAY = object()  # stands for numpy.ndarray inside a pickle: usable as _reconstruct's subtype, not callable
@@ -147,8 +147,8 @@ def parse_image(arr: np.ndarray) -> tuple:
 # %% ../nbs/02a_import.ipynb #fd52747e
 CLASS_ALIASES = {"axion": "axion", "cdm": "cdm", "no_sub": "no_sub", "vort": "axion", "sphere": "cdm", "no": "no_sub", "sub": "sub"}
 
-def scan_layout(src) -> tuple:
-    "Find `(split, folder name, class, path)` for every .npy file, plus empty/unknown folders as (path, reason)."
+def scan_layout(src, suffixes=(".npy",)) -> tuple: # a folder; the file name endings to import (case as written)
+    "Find `(split, folder name, class, path)` for every .npy file (or `suffixes`), plus empty/unknown folders as (path, reason)."
     src = Path(src); files, bad = [], []
     if not src.is_dir(): raise FileNotFoundError(f"import source {src} is not a folder")
     tops = sorted(p for p in src.iterdir() if p.is_dir())
@@ -158,8 +158,8 @@ def scan_layout(src) -> tuple:
         for cdir in sorted(p for p in sdir.iterdir() if p.is_dir()):
             if cdir.name not in CLASS_ALIASES:
                 bad.append((str(cdir), f"unknown class folder {cdir.name!r} (expected one of {sorted(CLASS_ALIASES)})")); continue
-            npys = sorted(cdir.glob("*.npy"))
-            if not npys: bad.append((str(cdir), "empty folder (no .npy files)"))
+            npys = sorted({q for s in suffixes for q in cdir.glob(f"*{s}")})
+            if not npys: bad.append((str(cdir), f"empty folder (no {'/'.join(dict.fromkeys(s.lower() for s in suffixes))} files)"))
             files += [(split, cdir.name, CLASS_ALIASES[cdir.name], p) for p in npys]
     return files, bad
 
@@ -180,11 +180,15 @@ class ImportReport:
                                 f"classes={self.classes}, dtypes={self.source_dtypes})")
 
 # %% ../nbs/02a_import.ipynb #955ab586
-def _check_all(files, progress):
-    "Pass 1: (good rows, bad (path, reason)) with each good file's shape."
+def read_npy_image(p) -> tuple:
+    "The importer's reader: (float32 image, axion mass or NaN, source dtype, extra label columns) of a .npy file, or BadFile."
+    return (*parse_image(read_npy_safe(p)), {})
+
+def _check_all(files, progress, read=read_npy_image):
+    "Pass 1: (good rows, bad (path, reason)) with each good file's shape; `read(path)` is `read_npy_image` or another reader like it."
     good, bad = [], []
     for split, folder, label, p in tqdm(files, desc="check", disable=not progress):
-        try: img, mass, dt = parse_image(read_npy_safe(p)); good.append(dict(split=split, folder=folder, label=label, path=p, hw=img.shape))
+        try: img, *_ = read(p); good.append(dict(split=split, folder=folder, label=label, path=p, hw=img.shape))
         except BadFile as e: bad.append((str(p), str(e)))
         except Exception as e: bad.append((str(p), f"unreadable ({type(e).__name__}: {e})"))  # never die half-way
     if good:
@@ -194,16 +198,16 @@ def _check_all(files, progress):
     return good, bad
 
 # %% ../nbs/02a_import.ipynb #e76f36be
-def _write_all(good, dst, src, progress):
-    "Pass 2: write the good files into a DatasetWriter; returns (rows, late failures)."
+def _write_all(good, dst, src, progress, read=read_npy_image):
+    "Pass 2: write the good files into a DatasetWriter; returns (writer, rows, late failures)."
     w, rows, bad = DatasetWriter(dst, len(good), good[0]["hw"], overwrite=True), [], []
     for g in tqdm(good, desc="import", disable=not progress):
-        try: img, mass, dt = parse_image(read_npy_safe(g["path"]))
+        try: img, mass, dt, extra = read(g["path"])
         except Exception as e: bad.append((str(g["path"]), f"changed during import ({e})")); continue
         if img.shape != g["hw"]: bad.append((str(g["path"]), "changed during import (shape)")); continue
         w.write(len(rows), img[None, None])
         rows.append(dict(label=g["label"], axion_mass=mass, split=g["split"], original_label=g["folder"],
-                         source=g["path"].relative_to(src).as_posix(), source_dtype=dt))
+                         source=g["path"].relative_to(src).as_posix(), source_dtype=dt, **extra))
     if len(rows) < len(good):  # a file went bad between the passes: compact into a fresh writer
         x = np.array(w.images[:len(rows)]); del w
         w = DatasetWriter(dst, len(rows), good[0]["hw"], overwrite=True); w.write(0, x)
@@ -222,16 +226,20 @@ def import_deeplense(src, dst, # public layout root; output dataset folder (new,
     dst.mkdir(parents=True, exist_ok=True); skipped().to_csv(dst/"report.csv", index=False)
     if not good: raise ValueError(f"no importable .npy files under {src} ({len(bad)} skipped, see {dst/'report.csv'})")
     w, rows, bad2 = _write_all(good, dst, src, progress); bad += bad2
+    return _finish(w, rows, bad, len(files), dst, dict(source="import_deeplense", src=str(src.resolve()), config="deeplense_public", params={},
+                                                       normalisation="none (values as in the source files, cast to float32)"))
+
+def _finish(w, rows, bad, n_files, dst, meta: dict, report: dict | None = None) -> ImportReport:
+    "The end of an import: class order, labels, counts; report.csv, then labels.csv and meta.json (with `meta` and the `report` extras)."
     classes = class_list(r["label"] for r in rows)
     labels = standard_labels(pd.DataFrame(rows), classes=classes)
     dtypes = dict(Counter(r["source_dtype"] for r in rows))
     counts = {f"{s}/{c}": int(n) for (s, c), n in labels.groupby(["split", "label"]).size().items()}
-    summary = dict(n_files=len(files), n_imported=len(rows), n_skipped=len(bad), reasons=dict(Counter(r.split(" (")[0] for _, r in bad)),
-                   skipped=[dict(path=p, reason=r) for p, r in bad[:1000]], source_dtypes=dtypes, counts=counts)
-    skipped().to_csv(dst/"report.csv", index=False)
-    w.finish(labels, dict(source="import_deeplense", src=str(src.resolve()), config="deeplense_public", params={}, classes=classes,
-                          normalisation="none (values as in the source files, cast to float32)", import_report=summary, provenance=provenance("cpu")))
-    return ImportReport(dst, len(rows), skipped(), classes, counts, dtypes)
+    summary = dict(n_files=n_files, n_imported=len(rows), n_skipped=len(bad), reasons=dict(Counter(r.split(" (")[0] for _, r in bad)),
+                   skipped=[dict(path=p, reason=r) for p, r in bad[:1000]], source_dtypes=dtypes, counts=counts, **(report or {}))
+    skipped = pd.DataFrame(bad, columns=["path", "reason"]); skipped.to_csv(Path(dst)/"report.csv", index=False)
+    w.finish(labels, {**meta, "classes": classes, "import_report": summary, "provenance": provenance("cpu")})
+    return ImportReport(Path(dst), len(rows), skipped, classes, counts, dtypes)
 
 # %% ../nbs/02a_import.ipynb #77723ec3
 def make_fake_deeplense(root, n: int = 2, size: int = 8, seed: int = 0, classes=("axion", "cdm", "no_sub"), splits=("train", "val", "test")) -> Path:
