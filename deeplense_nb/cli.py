@@ -8,9 +8,9 @@ import argparse, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EXTRAS', 'shipped', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_eda', 'cmd_bench',
-           'train_params', 'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart', 'cmd_study',
-           'cmd_robustness', 'build_parser', 'cli_words', 'missing_extra', 'main']
+__all__ = ['EXTRAS', 'shipped', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_import_fits', 'cmd_eda',
+           'cmd_bench', 'train_params', 'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart',
+           'cmd_study', 'cmd_robustness', 'build_parser', 'cli_words', 'missing_extra', 'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def shipped(rel: str) -> Path:
@@ -61,6 +61,16 @@ def cmd_import(a):
     "Convert the public DeepLense per-file layout (`importer.import_deeplense`)."
     from deeplense_nb.importer import import_deeplense
     rep = import_deeplense(a.src, a.dst, progress=not a.quiet, overwrite=a.overwrite)
+    print(rep)
+
+# %% ../nbs/11_cli.ipynb #b2e0c4a1
+def cmd_import_fits(a):
+    "Turn folders of FITS cutouts of any size into a data set, matched to one pixel scale and size (`import_fits.import_fits`)."
+    from deeplense_nb.import_fits import import_fits
+    rep = import_fits(a.src, a.dst, labels=a.labels, pixel_scale=a.pixel_scale, size=a.size, like=a.like, src_pixel_scale=a.src_pixel_scale,
+                      fill=a.fill, max_masked=a.max_masked, plane=a.plane, progress=not a.quiet, overwrite=a.overwrite)
+    if rep.n_skipped:  # the reasons in report.csv name the flags, as the messages do
+        rep.skipped["reason"] = rep.skipped.reason.map(lambda m: cli_words(m, "import-fits")); rep.skipped.to_csv(Path(a.dst)/"report.csv", index=False)
     print(rep)
 
 # %% ../nbs/11_cli.ipynb #5743de21
@@ -135,7 +145,8 @@ def cmd_predict(a):
     "Class probabilities (or the axion mass) for .npy / FITS files, DeepLense folders or data set folders with a shipped or trained model."
     from deeplense_nb.pretrained import predict
     df = predict(a.paths, model=a.model, out=a.out, batch_size=a.batch_size, tta=a.tta, resize=a.resize,
-                 device=a.device, progress=not a.quiet)
+                 device=a.device, progress=not a.quiet,
+                 pixel_scale=a.pixel_scale, src_pixel_scale=a.src_pixel_scale)
     if (df.error != "").any():  # the reasons in the CSV name the flags, as the messages do
         import os
         df["error"] = df.error.map(lambda m: cli_words(m, "predict")); df.to_csv(f"{a.out}.tmp", index=False); os.replace(f"{a.out}.tmp", a.out)
@@ -198,6 +209,10 @@ def _sub(sub, name, fn, **kw):
     s = sub.add_parser(name, help=fn.__doc__, description=fn.__doc__, formatter_class=_Help, **kw); s.set_defaults(fn=fn)
     return s
 
+def _arcsec(v: str):
+    "A --pixel-scale value: 'model' or a number of arcsec per pixel."
+    return v if v == "model" else float(v)
+
 def build_parser() -> argparse.ArgumentParser:
     "The `deeplense-nb` argument parser (imports nothing heavy, so `--help` is instant)."
     from deeplense_nb import __version__
@@ -218,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other LensConfig field, repeatable")
     s = _sub(sub, "import-deeplense", cmd_import)
     s.add_argument("src", help="ROOT of {train,val,test}/{class}/*.npy"); s.add_argument("dst", help="output folder")
+    s.add_argument("--overwrite", action="store_true", help="write over a non-empty output folder (its dataset files are replaced)")
+    s = _sub(sub, "import-fits", cmd_import_fits)
+    s.add_argument("src", help="folder of FITS cutouts: SRC/<class>/*.fits, SRC/<split>/<class>/*.fits, any layout with --labels, or unlabelled")
+    s.add_argument("dst", help="output folder")
+    s.add_argument("--labels", default=None, help="CSV with a file column (relative to SRC) and a label (class) and/or log10_axion_mass column")
+    s.add_argument("--pixel-scale", type=float, default=None, metavar="ARCSEC", help="target arcsec per pixel (default: that of --like)")
+    s.add_argument("--size", type=int, default=None, metavar="N", help="target side in pixels (default: that of --like)")
+    s.add_argument("--like", default="model_ii", help="simulator config whose pixel scale and size are the defaults: model_i | model_ii | model_iii")
+    s.add_argument("--src-pixel-scale", type=float, default=None, metavar="ARCSEC", help="arcsec per pixel of files without a WCS (a WCS always wins)")
+    s.add_argument("--fill", default="median", choices=["median", "zero", "nearest"], help="NaN / BLANK pixels and pixels beyond a cutout's edge")
+    s.add_argument("--max-masked", type=float, default=0.5, help="report a file with a larger share of NaN / BLANK pixels")
+    s.add_argument("--plane", type=int, default=None, help="the plane of 3-D cubes to import (default: cubes of several planes are reported)")
     s.add_argument("--overwrite", action="store_true", help="write over a non-empty output folder (its dataset files are replaced)")
     s = _sub(sub, "eda", cmd_eda)
     s.add_argument("--data", default=None, help="data set folder (default: simulate a small one)")
@@ -244,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="preds.csv", help="CSV file of predictions"); s.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     s.add_argument("--tta", action="store_true", help="average over the 8 rotations/flips")
     s.add_argument("--resize", action="store_true", help="interpolate images to the model's input size")
+    s.add_argument("--pixel-scale", nargs="?", const="model", default=None, type=_arcsec, metavar="ARCSEC",
+                   help="first match each image to the model's pixel scale (or ARCSEC) and size: the scale from a FITS WCS or a data set's meta.json, NaNs filled")
+    s.add_argument("--src-pixel-scale", type=float, default=None, metavar="ARCSEC", help="with --pixel-scale: arcsec per pixel of images that state none")
     s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
     s = _sub(sub, "quickstart", cmd_quickstart)
     s.add_argument("--out", default="runs/quickstart", help="run folder"); s.add_argument("--n-per-class", type=int, default=0, help="0: the value in configs/quickstart.yaml")

@@ -7,16 +7,17 @@ from __future__ import annotations
 import math, os, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from tqdm.auto import tqdm
 from .core import LIMITS, device as default_device, open_regular, regular_file, save_json, load_json, provenance
 from .data import normalize_image
 from .importer import read_npy_safe, parse_image, BadFile
+from .import_fits import read_fits, PixelMatch, dataset_pixel_scale
 from .augment import Resize
 from .checkpoint import load_model, load_checkpoint, save_checkpoint, checkpoint_meta, weights_dir, _weights_path
+from tqdm.auto import tqdm  # after deeplense_nb, which silences its 'IProgress not found' warning
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'available', 'load', 'read_fits', 'read_image', 'is_dataset', 'find_images', 'read_images',
-           'prepare', 'predict', 'fresh_test', 'ship']
+__all__ = ['IMAGE_SUFFIXES', 'available', 'load', 'read_image', 'is_dataset', 'find_images', 'read_images', 'prepare',
+           'model_pixel_scale', 'model_match', 'predict', 'fresh_test', 'ship']
 
 # %% ../nbs/10_pretrained.ipynb #fe87306f
 def available(root=None) -> pd.DataFrame:
@@ -49,43 +50,13 @@ def _suffix(p: Path) -> str:
     s = "".join(p.suffixes[-2:]).lower()
     return s if s in IMAGE_SUFFIXES else p.suffix.lower()
 
-def _fits_shape(hdu, hdul, f) -> tuple | None:
-    "The shape an image HDU declares (None if not 2-3 axes), checked against `LIMITS` and the file's size before reading."
-    h = hdu.header; naxis = h.get("NAXIS", 0)
-    if not hdu.is_image or naxis not in (2, 3): return None
-    shape = tuple(h.get(f"NAXIS{i}") for i in range(naxis, 0, -1))
-    if not all(type(s) is int and s > 0 for s in shape): raise BadFile(f"FITS header axes {shape} are not positive whole numbers")
-    if math.prod(shape) > LIMITS["max_pixels"]:
-        raise BadFile(f"FITS header claims an image of {shape} pixels, over the cap of {LIMITS['max_pixels']} (core.LIMITS, DEEPLENSE_MAX_PIXELS)")
-    need = hdu.fileinfo()["datLoc"] + math.prod(shape) * abs(int(h.get("BITPIX", 8))) // 8
-    if hdul._file.compression is None and not isinstance(hdu, _fits().CompImageHDU) and need > os.fstat(f.fileno()).st_size:
-        raise BadFile(f"truncated: the FITS header promises {need} bytes, the file has {os.fstat(f.fileno()).st_size}")
-    return shape
-
-def _fits():
-    from astropy.io import fits
-    return fits
-
-def read_fits(path) -> np.ndarray:
-    "The first 2-D image (or `(1, H, W)` cube) in a regular FITS file, its declared size checked before the data is read."
-    try: f = open_regular(path, "FITS file")
-    except (OSError, ValueError) as e: raise BadFile(str(e).replace(f"FITS file {path} ", "")) from None
-    with f, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # astropy warns (and pads) on damaged files; the checks here say what is wrong
-        try:
-            with _fits().open(f, memmap=False, lazy_load_hdus=True) as hdul:
-                for hdu in hdul:
-                    if _fits_shape(hdu, hdul, f) is not None: return np.asarray(hdu.data)
-        except BadFile: raise
-        except Exception as e: raise BadFile(f"not a readable FITS file ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from None
-    raise BadFile("FITS file has no 2-D image HDU")
-
 # %% ../nbs/10_pretrained.ipynb #d661b96e
-def read_image(path) -> np.ndarray:
-    "A float32 `(H, W)` image from a `.npy` or FITS file; raises `BadFile` with the reason if unusable."
+def read_image(path, match: PixelMatch | None = None) -> np.ndarray:
+    "A float32 `(H, W)` image from a `.npy` or FITS file (with `match`: matched to its pixel scale and size); raises `BadFile` with the reason if unusable."
     path = Path(path); s = _suffix(path)
     if not os.path.lexists(path): raise BadFile("does not exist")
     if s not in IMAGE_SUFFIXES: raise BadFile(f"unsupported file type {s!r}; use one of {IMAGE_SUFFIXES}")
+    if match is not None: return match.read(path)[0]  # the scale from the WCS (or src_pixel_scale), masked pixels filled
     arr = read_npy_safe(path) if s == ".npy" else read_fits(path)  # both refuse non-regular files before opening
     return parse_image(np.asarray(arr, dtype=arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr)[0]
 
@@ -104,17 +75,20 @@ def find_images(paths) -> list[Path]:
         else: out.append(p)  # a data set, a file, missing, a FIFO, ...: read_images says why, in its row
     return out
 
-def read_images(path):
-    "`(name, index, label, image-or-BadFile)` for each image of a file (one) or a data set folder (all, memory-mapped)."
+def read_images(path, match: PixelMatch | None = None):
+    "`(name, index, label, image-or-BadFile)` for each image of a file (one) or a data set folder (all, memory-mapped); `match`: matched to its pixel scale and size."
     if not is_dataset(path):
-        try: yield str(path), "", "", read_image(path)
+        try: yield str(path), "", "", read_image(path, match)
         except Exception as e: yield str(path), "", "", e
         return
     try: images, labels = _dataset_arrays(Path(path))
     except Exception as e: yield str(path), "", "", e if isinstance(e, BadFile) else BadFile(f"not a readable data set ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"); return
     lab = labels["label"].astype(str).tolist() if "label" in labels else [""] * len(images)
+    scale = dataset_pixel_scale(path) if match is not None else None  # from its meta.json, else match.src_pixel_scale
     for i in range(len(images)):
-        try: yield str(path), i, lab[i], parse_image(np.asarray(images[i], dtype=np.float32))[0]
+        try:
+            img = parse_image(np.asarray(images[i], dtype=np.float32))[0]
+            yield str(path), i, lab[i], img if match is None else match(img, scale)[0]
         except Exception as e: yield str(path), i, lab[i], e
 
 # %% ../nbs/10_pretrained.ipynb #510ae534
@@ -139,6 +113,22 @@ def prepare(img: np.ndarray, card: dict, resize: bool = False) -> torch.Tensor:
             raise BadFile(f"image is {tuple(x.shape[-2:])} pixels but the model takes {s}x{s}; pass resize=True to interpolate")
         x = Resize(s)(x)  # the same interpolation as in training
     return x
+
+# %% ../nbs/10_pretrained.ipynb #a1f0c3d2
+def model_pixel_scale(card: dict) -> float:
+    "Arcsec per pixel of the images a model was trained on (before resizing to its input): its data set's, else its simulator config's."
+    from deeplense_nb.simulate import get_config
+    cfg = card.get("config") or {}
+    if cfg.get("data") and (s := dataset_pixel_scale(cfg["data"])): return s
+    return get_config(card.get("sim_config") or cfg.get("sim_config") or "model_ii").pixel_scale
+
+def model_match(card: dict, pixel_scale=None, # None: no matching; 'model' (or True): the model's own; or arcsec per pixel
+                src_pixel_scale=None, **kw) -> PixelMatch | None: # arcsec per pixel of images without a WCS; more PixelMatch settings
+    "The `PixelMatch` to a model's pixel grid (its pixel scale, its data's image size), or None when `pixel_scale` is None."
+    if pixel_scale is None or pixel_scale is False: return None
+    if pixel_scale in ("model", True): pixel_scale = model_pixel_scale(card)
+    elif isinstance(pixel_scale, str): raise ValueError(f"pixel_scale={pixel_scale!r}: give 'model' or arcsec per pixel")
+    return PixelMatch(pixel_scale, int(card.get("data_img_size") or card["img_size"]), src_pixel_scale, **kw)
 
 # %% ../nbs/10_pretrained.ipynb #5fa4f77f
 def _rows(model, card, batch, tta, dev):
@@ -165,14 +155,17 @@ def predict(paths, # image files (.npy, FITS), folders of them, or data set fold
             device=None, # default: cuda > mps > cpu
             progress: bool = True, # a progress bar
             root=None, # where shipped models are looked up (default: the package's weights folder)
+            pixel_scale=None, # 'model': match each image to the model's pixel scale and size first (or to this many arcsec per pixel)
+            src_pixel_scale=None, # with pixel_scale: arcsec per pixel of images whose file or data set states none
            ) -> pd.DataFrame:
     "Class probabilities (or the axion mass) for every image under `paths` (files, folders, data set folders); each unreadable one is a row with its reason, never fatal."
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: need a whole number >= 1")
     dev = default_device(device); files = find_images(paths)
     if out is not None: out = _check_out(out, files)  # before any work, so nothing is lost at the end
     net, card = load(model, device=dev, root=root) if isinstance(model, (str, Path)) else model
+    match = model_match(card, pixel_scale, src_pixel_scale)
     rows, batch, sets = [], [], any(is_dataset(f) for f in files)  # data set images also get their index and label
-    for name, i, label, img in tqdm((r for f in files for r in read_images(f)), desc="predict", unit="img", disable=not progress):
+    for name, i, label, img in tqdm((r for f in files for r in read_images(f, match)), desc="predict", unit="img", disable=not progress):
         key = dict(path=name, **(dict(index=i, label=label) if sets else {}))
         try:
             if isinstance(img, Exception): raise img
