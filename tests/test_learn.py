@@ -12,7 +12,7 @@ from deeplense_nb.data import simulate_dataset
 from deeplense_nb.learn import learn_check, list_recipes, load_recipe
 from deeplense_nb.train import TrainConfig
 
-FAMILIES = ("vit", "swin", "fnet", "mixer", "resmlp", "aniso", "polar", "hybrid", "cnn")
+FAMILIES = ("vit", "swin", "fnet", "mixer", "resmlp", "aniso", "polar", "hybrid", "cnn", "equiv")
 
 
 @pytest.fixture(scope="module")

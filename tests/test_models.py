@@ -18,7 +18,8 @@ TINY_WIDTH = {  # per family: kwargs that shrink a model to a few thousand param
     **{f: dict(embed_dim=32, depth=1, num_heads=2, stem_width=8) for f in ("vit", "fnet", "aniso", "hybrid", "polar")},
     "swin": dict(embed_dim=16, depths=(1, 1), num_heads=(1, 2)),
     "mixer": dict(embed_dim=32, num_blocks=1), "resmlp": dict(embed_dim=32, num_blocks=1),
-    "cnn": dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem_width=8)}
+    "cnn": dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem_width=8),
+    "equiv": dict(widths=(1, 2, 2, 2), depths=(1, 1, 1))}
 family = lambda name: name.split("_")[1]
 
 
@@ -33,8 +34,14 @@ def _train_step(m, size, k, batch=2):
 
 
 def test_registry_complete():
-    fams = {"vit", "swin", "fnet", "mixer", "resmlp", "aniso", "hybrid", "polar", "cnn"}
+    fams = {"vit", "swin", "fnet", "mixer", "resmlp", "aniso", "hybrid", "polar", "cnn", "equiv_c8", "equiv_d8"}
     assert set(NAMES) == {f"lens_{f}_{s}" for f in fams for s in ("tiny", "small")}
+
+
+# Group convolutions share one filter over the 8 (C8) or 16 (D8) copies: far fewer parameters at the same compute.
+PARAMS = dict(tiny=(0.5e6, 2.5e6), small=(4e6, 20e6))
+EQUIV_PARAMS = dict(tiny=(2e4, 2.5e6), small=(2e5, 20e6))
+param_range = lambda name: (EQUIV_PARAMS if family(name) == "equiv" else PARAMS)[name.rsplit("_", 1)[1]]
 
 
 @pytest.mark.parametrize("k", (3, 1), ids=("cls3", "regression"))
@@ -43,7 +50,8 @@ def test_registry_complete():
 def test_tiny_models_train_step_real_config(name, size, k):
     torch.manual_seed(0)
     m = timm.create_model(name, in_chans=1, img_size=size, num_classes=k)
-    assert 0.5e6 < count_params(m) < 2.5e6
+    lo, hi = param_range(name)
+    assert lo < count_params(m) < hi
     _train_step(m, size, k)
 
 
@@ -51,7 +59,8 @@ def test_tiny_models_train_step_real_config(name, size, k):
 @pytest.mark.parametrize("name", [n for n in NAMES if n.endswith("_small")])
 def test_small_models_real_config_forward(name, size):
     m = create(name, img_size=size, num_classes=3).eval()
-    assert 4e6 < count_params(m) < 20e6
+    lo, hi = param_range(name)
+    assert lo < count_params(m) < hi
     with torch.no_grad(): y = m(torch.randn(1, 1, size, size))
     assert y.shape == (1, 3) and torch.isfinite(y).all()
 
@@ -111,6 +120,34 @@ def test_polar_rot_pool_is_rotation_invariant(pe):
     m = create("lens_polar_tiny", img_size=64, rot_pool=True, pos_embed=pe, **TINY_WIDTH["polar"]).eval()
     x = torch.randn(2, 1, 64, 64)
     with torch.no_grad(): torch.testing.assert_close(m(torch.rot90(x, 1, (2, 3))), m(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("size", (64, 150, 75))
+@pytest.mark.parametrize("name", ("lens_equiv_c8_tiny", "lens_equiv_d8_tiny"))
+def test_equivariant_head_is_rotation_invariant(name, size):
+    "A 90-degree rotation (and for D8 a mirror image) of the input leaves the logits unchanged, to float tolerance."
+    torch.manual_seed(0)
+    m = create(name, img_size=size, head_norm="bn").eval()
+    x = torch.randn(3, 1, size, size)
+    with torch.no_grad():
+        y = m(x)
+        for k in (1, 2, 3): torch.testing.assert_close(m(torch.rot90(x, k, (2, 3))), y, atol=1e-5, rtol=1e-4)
+        flipped = m(torch.flip(x, (3,)))
+    if "d8" in name: torch.testing.assert_close(flipped, y, atol=1e-5, rtol=1e-4)
+    else: assert (flipped - y).abs().max() > 1e-3, "C8 is not built to be mirror invariant: the test would not see a broken one"
+
+
+def test_rotation_check_can_fail():
+    "The invariance test can fail: an ordinary CNN's logits change under the same rotation."
+    torch.manual_seed(0)
+    m = create("lens_cnn_tiny", img_size=64).eval(); x = torch.randn(3, 1, 64, 64)
+    with torch.no_grad(): assert (m(torch.rot90(x, 1, (2, 3))) - m(x)).abs().max() > 1e-3
+
+
+def test_equivariant_rejects_bad_args():
+    with pytest.raises(ValueError, match="odd size"): create("lens_equiv_c8_tiny", kernel_size=4)
+    with pytest.raises(ValueError, match="one entry more"): create("lens_equiv_c8_tiny", widths=(4, 8), depths=(1, 1))
+    with pytest.raises(ValueError, match="head_norm"): create("lens_equiv_c8_tiny", head_norm="ln")
 
 
 @pytest.mark.parametrize("sparsity", (0.3, 0.5, 0.9))
