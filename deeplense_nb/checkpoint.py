@@ -12,7 +12,8 @@ from .core import load_json
 from .config import TrainConfig, build_model
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'run_meta', 'load_model', 'weights_dir', 'init_weights']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'run_meta', 'load_model', 'weights_dir', 'is_timm_checkpoint',
+           'init_weights']
 
 # %% ../nbs/06a_checkpoint.ipynb #9f1bfe7e
 def save_checkpoint(path, tensors: dict, meta: dict) -> Path:
@@ -83,9 +84,22 @@ def _weights_path(name, root=None) -> Path:
     return p
 
 # %% ../nbs/06a_checkpoint.ipynb #8489703f
-def init_weights(model: torch.nn.Module, source) -> dict:
-    "Load the weights of `source` (shipped model name, run folder or `.safetensors` file) into `model`; returns its metadata."
-    t, meta, _ = _model_weights(_weights_path(source), who=f"init={str(source)!r}")
+def is_timm_checkpoint(source) -> bool:
+    "Whether `source` is a weights file from outside this project: a .pth/.pt/.bin file, or a .safetensors file without our metadata."
+    p = Path(source)
+    if not p.is_file(): return False
+    if p.suffix in (".pth", ".pt", ".bin"): return True
+    if p.suffix != ".safetensors": return False
+    with safe_open(str(p), framework="pt") as f: return "deeplense_nb" not in (f.metadata() or {})
+
+def init_weights(model: torch.nn.Module, source, # shipped model name, run folder, .safetensors file or timm checkpoint
+                 cfg: TrainConfig | None = None) -> dict: # the run's config: needed for a timm checkpoint (rebuilt through models.create)
+    "Load the weights of `source` into `model`; returns its metadata."
+    if is_timm_checkpoint(source):
+        if cfg is None: raise ValueError(f"init={str(source)!r} is a timm checkpoint: pass the run's cfg to adapt its stem and head")
+        t = build_model(cfg, getattr(model, "num_classes", 3), pretrained_file=source).state_dict()
+        meta = dict(kind="timm_checkpoint", file=str(source), model=cfg.model, img_size=cfg.img_size)
+    else: t, meta, _ = _model_weights(_weights_path(source), who=f"init={str(source)!r}")
     own = model.state_dict()
     bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in t.items() if k in own and v.shape != own[k].shape]
     bad += [f"{k} missing" for k in own if k not in t] + [f"{k} unexpected" for k in t if k not in own]

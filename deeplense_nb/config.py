@@ -69,7 +69,7 @@ class DataConfig(_Config):
 class OptimConfig(DataConfig):
     "How to train: model, optimisation, evaluation."
     model: str = "lens_cnn_tiny"  # models.create name: a lens_* model or any timm model
-    init: str = ""                # start from these weights: a shipped model name, a run folder or a .safetensors file (fine-tuning); '': random
+    init: str = ""                # start from these weights: a shipped model name, a run folder, a .safetensors file (fine-tuning) or a timm checkpoint file for a plain timm model (ImageNet weights); '': random
     model_args: str = ""          # more model keywords as comma-separated pairs in model_kwargs's format (values read as YAML), e.g. depth, pos_embed
     drop_rate: float = 0.0        # classifier dropout (timm's drop_rate)
     epochs: int = 10              # passes over the training split (the LR schedule spans them all)
@@ -98,6 +98,7 @@ class TrainConfig(OptimConfig):
     resume: bool = True           # continue from out_dir/checkpoints/last.safetensors when it exists
     save_every: int = 0           # also write the `last` checkpoint every N steps; 0: at epoch ends only
     max_steps: int = 0            # stop after N optimizer steps in total (the schedule still follows epochs); 0: off
+    max_minutes: float = 0.       # a training-time budget: no epoch starts that the last epoch's time says would end past it; 0: off
     log: str = "none"             # 'none', 'tensorboard' or 'wandb' (imported only when asked for)
     progress: bool = True         # tqdm progress bars
     optuna_storage: str = ""      # Optuna storage URL to report the validation metric to after each epoch; '': off
@@ -156,9 +157,12 @@ def task_classes(task: str, classes=CLASSES) -> tuple:
     return tuple(classes) if task == "classify" else ("no_sub", "sub") if task == "binary" else ()
 
 # %% ../nbs/06b_config.ipynb #557e3fe8
-def build_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
+def build_model(cfg: TrainConfig, num_classes: int,
+                pretrained_file=None, # a timm checkpoint on disk for a plain timm `cfg.model` (models.create)
+               ) -> torch.nn.Module:
     "The model of `cfg` for 1-channel `img_size` images (`num_classes=1`: a regression head)."
     kw = dict(in_chans=1, img_size=cfg.img_size, num_classes=num_classes)
+    if pretrained_file is not None: kw["pretrained_file"] = pretrained_file
     if cfg.drop_rate: kw["drop_rate"] = cfg.drop_rate
     kw |= model_kwargs(cfg.model_args)
     return create_model(cfg.model, **kw)

@@ -174,7 +174,7 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     if not cfg.img_size: cfg = cfg.replace(img_size=data_size)
     num_classes, bs = len(classes) or 1, cfg.batch_size // world
     net = (model if model is not None else build_model(cfg, num_classes)).to(dev)
-    if cfg.init and model is None: init_weights(net, cfg.init)  # a resumed run then overwrites them from `last`
+    if cfg.init and model is None: init_weights(net, cfg.init, cfg)  # a resumed run then overwrites them from `last`
     opt = create_optimizer_v2(net, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = torch.utils.data.DistributedSampler(data["train"], world, rank, shuffle=True, seed=cfg.seed)
     spe = max(1, len(sampler) // bs)
@@ -214,7 +214,7 @@ def _save_last(r: Run):
         loss_n=r.loss_n, param_groups=osd["param_groups"], optim_scalars=scalars, rng_python=random.getstate(), rng_numpy=list(npst[2:])))
 
 # %% ../nbs/06_train.ipynb #b0041a9f
-_NOT_TRAJECTORY = {"out_dir", "resume", "save_every", "max_steps", "progress", "num_workers", "device", "log", "tta", "data", "test_data"}
+_NOT_TRAJECTORY = {"out_dir", "resume", "save_every", "max_steps", "max_minutes", "progress", "num_workers", "device", "log", "tta", "data", "test_data"}
 
 def _load_last(r: Run, path):
     "Restore model, EMA, optimizer, RNG states and position from a `last` checkpoint."
@@ -266,7 +266,7 @@ def _epoch_loader(r: Run, epoch: int):
                                               pin_memory=r.dev.type == "cuda", generator=torch.Generator().manual_seed(r.cfg.seed))
 
 def _train(r: Run):
-    "Run epochs from the current step until `epochs` are done or `max_steps` is reached."
+    "Run epochs from the current step until `epochs` are done, `max_steps` is reached or `max_minutes` would be passed."
     cfg = r.cfg
     for epoch in range(r.step // r.spe, cfg.epochs):
         start, dl = _epoch_loader(r, epoch)
@@ -283,7 +283,9 @@ def _train(r: Run):
             if cfg.max_steps and r.step >= cfg.max_steps:
                 r.stop = True
                 break
-        if r.step == (epoch + 1) * r.spe: _end_epoch(r, epoch, time.time() - t0)
+        if r.step == (epoch + 1) * r.spe:
+            _end_epoch(r, epoch, time.time() - t0)
+            if cfg.max_minutes and epoch + 1 < cfg.epochs: r.stop = r.stop or _out_of_time(r)
         if r.stop: break
     if r.step % r.spe:  # stopped inside an epoch
         _sync_buffers(r.model, _eval_model(r))
@@ -325,6 +327,14 @@ def _recalibrate(r: Run):
     recalibrate_bn(_eval_model(r), (x for x, _ in dl), r.dev)
 
 # %% ../nbs/06_train.ipynb #d99f81d7
+def _out_of_time(r: Run) -> bool:
+    "Would one more epoch, as long as the last, end past `max_minutes` of training? (Rank 0 decides for all ranks.)"
+    spent = sum(h["seconds"] for h in r.history)
+    out = torch.tensor(float(spent + r.history[-1]["seconds"] > r.cfg.max_minutes * 60))
+    if r.world > 1: dist.broadcast(out, 0)
+    if out and r.rank == 0: say(f"max_minutes={r.cfg.max_minutes:g}: stopping after {len(r.history)} epochs, {spent / 60:.1f} training minutes")
+    return bool(out)
+
 def _end_epoch(r: Run, epoch: int, seconds: float):
     "Validate, log a history row, keep the best checkpoint and write `last`."
     loss = torch.tensor([r.loss_sum, r.loss_n], dtype=torch.float64)

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/05_models.ipynb #08868c81
 from __future__ import annotations
-import math, warnings
+import logging, math, warnings
+from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.utils.prune as prune
@@ -12,7 +13,7 @@ import timm
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 from ..layers import pair, default_patch_size
-from . import transformer, timm_families   # importing registers the lens_* models in timm
+from . import transformer, timm_families, equivariant   # importing registers the lens_* models in timm
 
 # %% auto #0
 __all__ = ['list_lens_models', 'create', 'count_params', 'prune_global', 'flops_per_image', 'model_table']
@@ -41,18 +42,58 @@ def _create_timm(name, img_size, **kw) -> nn.Module:
         m = timm.create_model(name, img_size=img_size, patch_size=default_patch_size(img_size), **kw)
     return m
 
+# %% ../../nbs/05_models.ipynb #a13198e1
+def _pretrained_file_args(name: str, path) -> dict:
+    "timm's arguments to load `path` into plain timm model `name` (checked first: clear errors for a wrong call or file)."
+    path = Path(path)
+    if name.startswith("lens_"):
+        raise ValueError(f"{name}: pretrained_file= is for plain timm models; start a lens_* model from this project's "
+                         "weights with init= (a shipped name, a run folder or its .safetensors)")
+    if not path.is_file(): raise FileNotFoundError(f"pretrained_file={str(path)!r}: no such file")
+    if path.suffix not in (".safetensors", ".pth", ".pt", ".bin"):
+        raise ValueError(f"pretrained_file={str(path)!r}: expected a .safetensors, .pth, .pt or .bin timm checkpoint")
+    return dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+
+class _MissingKeys(logging.Handler):
+    "Collects the keys timm reports missing while it loads a checkpoint (it loads non-strictly when the head changes)."
+    def __init__(self): super().__init__(logging.INFO); self.keys = []
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg.startswith("Missing keys ("): self.keys += msg[len("Missing keys ("):msg.index(")")].split(", ")
+
+def _check_loaded(m: nn.Module, name: str, path, missing: list[str]):
+    "Raise when weights other than the classifier were not in the file: a checkpoint of another architecture."
+    heads = (m.pretrained_cfg or {}).get("classifier") or ()
+    heads = (heads,) if isinstance(heads, str) else tuple(heads)
+    bad = [k for k in missing if not any(k.startswith(h + ".") for h in heads)]
+    if bad: raise ValueError(f"pretrained_file={str(path)!r} does not fit {name}: {len(bad)} weights are not in it ("
+                             + ", ".join(bad[:4]) + ("..." if len(bad) > 4 else "") + "); pass a checkpoint of the same timm architecture")
+
 # %% ../../nbs/05_models.ipynb #19884ace
 def create(name: str, in_chans: int = 1, img_size=64, num_classes: int = 3,  # num_classes=1: regression (log10 axion mass)
-           pretrained: bool = False, **kw) -> nn.Module:
+           pretrained: bool = False, # never downloads: raises (use `pretrained_file`, or deeplense_nb.pretrained for shipped models)
+           pretrained_file=None, # a timm checkpoint on disk (.safetensors, .pth, .bin) for plain timm `name`: stem adapted, head reset
+           **kw) -> nn.Module:
     "Any `lens_*` model or plain timm model for `in_chans`-channel `img_size` images with `num_classes` outputs."
-    if pretrained: raise ValueError("create() never downloads weights (no internet); use deeplense_nb.pretrained for shipped weights")
+    if pretrained: raise ValueError("create() never downloads weights (no internet): pass pretrained_file=PATH for timm weights "
+                                    "you have on disk, or use deeplense_nb.pretrained for shipped models")
     if not timm.is_model(name):
         raise ValueError(f"unknown model {name!r}: pick one of list_lens_models() or a timm name (timm.list_models('*vit*'))")
     args = dict(pretrained=False, in_chans=in_chans, num_classes=num_classes, **kw)
-    m = timm.create_model(name, img_size=img_size, **args) if name.startswith("lens_") else _create_timm(name, img_size, **args)
+    if pretrained_file is not None: args |= _pretrained_file_args(name, pretrained_file)
+    log, seen = logging.getLogger("timm.models._builder"), _MissingKeys()
+    level = log.level; log.addHandler(seen); log.setLevel(logging.INFO)
+    try: m = timm.create_model(name, img_size=img_size, **args) if name.startswith("lens_") else _create_timm(name, img_size, **args)
+    except (RuntimeError, KeyError) as e:   # timm's loader or the model's checkpoint filter met keys or shapes of another model
+        if pretrained_file is None: raise
+        raise ValueError(f"pretrained_file={str(pretrained_file)!r} does not fit {name}: {type(e).__name__} {str(e).splitlines()[0]} "
+                         f"(the file must be a checkpoint of the same timm architecture)") from e
+    finally: log.removeHandler(seen); log.setLevel(level)
+    if pretrained_file is not None: _check_loaded(m, name, pretrained_file, seen.keys)
     cfg = dict(getattr(m, "pretrained_cfg", None) or {})
     m.pretrained_cfg = dict(cfg, input_size=(in_chans, *pair(img_size)), num_classes=num_classes,
                             mean=(0.,) * in_chans, std=(1.,) * in_chans)  # images arrive normalised by deeplense_nb.data
+    if pretrained_file is not None: m.pretrained_cfg["file"] = str(pretrained_file)
     return m
 
 # %% ../../nbs/05_models.ipynb #192f99b0
