@@ -185,9 +185,17 @@ def data_columns(df: pd.DataFrame) -> pd.DataFrame:
         df.loc[has, col] = m[has].map(lambda sp: sp.get(key))
     return df
 
-def _run_grid(study, pre, runs_dir, data, extra, progress) -> list:
-    failed = []
-    todo = [(n, p) for n, p in grid_runs(pre) if not (runs_dir/n/"metrics.json").exists()]
+def _reported(out: Path) -> pd.DataFrame:
+    "The complete runs an earlier report of this preset holds (its runs.csv): kept when their run folders are gone."
+    p = out/"runs.csv"
+    if not p.exists(): return pd.DataFrame()
+    df = pd.read_csv(p, index_col=0)
+    return df[df["status"] == "complete"] if "status" in df else df.iloc[:0]
+
+def _run_grid(study, pre, runs_dir, data, extra, progress, reported=()) -> list:
+    "Run the grid's runs that have no finished run folder, except those of the earlier report (`reported`) whose folder is gone."
+    failed, reported = [], set(reported)
+    todo = [(n, p) for n, p in grid_runs(pre) if not (runs_dir/n/"metrics.json").exists() and not (n in reported and not (runs_dir/n).exists())]
     for name, params in tqdm(todo, desc=f"{study['name']} runs", disable=not progress):
         try: run(study["template"], name, runs_dir, progress=False, **{k: fill(v, data) for k, v in with_recipe(params).items()}, **extra)
         except Exception as e: failed.append(_failure(name, e))
@@ -239,11 +247,14 @@ def _trials_table(st) -> pd.DataFrame:
 def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path; one of its presets
               root="runs", results="results", device: str | None = None, # runs go to root/studies/<study>/<preset>/; results/<study>/<preset>/
               storage: str | None = None, n_trials: int | None = None, # Optuna storage URL (default SQLite in the runs folder); trial budget
-              progress: bool = True, run_missing: bool = True) -> Path: # run_missing=False: only collect what is there and report
+              progress: bool = True, run_missing: bool = True, # run_missing=False: only collect what is there and report
+              keep_reported: bool = True) -> Path: # keep (and do not re-run) the complete runs of an earlier report whose folders are gone
     "Run (or resume) a study preset, collect its runs and execute its results notebook; returns the results folder."
     study = load_study(name); pre = get_preset(study, preset); t0, prov = time.time(), provenance()  # the code the runs start with
     runs_dir = (Path(root)/"studies"/study["name"]/preset).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
     out = (Path(results)/study["name"]/preset).resolve(); out.mkdir(parents=True, exist_ok=True)
+    old = _reported(out) if keep_reported else pd.DataFrame()
+    old_curves = pd.read_csv(out/"curves.csv") if keep_reported and len(old) and (out/"curves.csv").exists() else pd.DataFrame()
     data = study_data(pre, root, device=None if device in (None, "auto") else device, progress=progress) if run_missing else \
         {k: (Path(root)/"studies"/"data"/data_slug(v)).resolve() for k, v in (pre.get("data") or {}).items()}
     extra = dict(device=device) if device else {}
@@ -257,11 +268,14 @@ def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path;
     elif "optuna" in pre:
         failed, trials, storage = _run_optuna(study, pre, runs_dir, data, extra, progress, storage, n_trials)
         trials.to_csv(out/"trials.csv", index=False); info["optuna_storage"] = storage if storage.startswith("sqlite") else "(given)"
-    else: failed = _run_grid(study, pre, runs_dir, data, extra, progress)
+    else: failed = _run_grid(study, pre, runs_dir, data, extra, progress, reported=old.index if keep_reported else ())
     df = data_columns(collect_runs(runs_dir))
     if "grid" in pre: df = df[df.index.isin([n for n, _ in grid_runs(pre)])]  # not runs of an older grid in the same folder
+    kept = old[~old.index.isin(df.index) & old.index.isin([n for n, _ in grid_runs(pre)])] if keep_reported and "grid" in pre else old.iloc[:0]
+    if len(kept): df = pd.concat([df.assign(reported_earlier=False), kept.assign(reported_earlier=True)])
+    info["reported_earlier"] = len(kept)
+    curves = pd.concat([_curves(runs_dir, df.index)] + ([old_curves[old_curves.run.isin(kept.index)]] if len(kept) and len(old_curves) else []), ignore_index=True)
     df.to_csv(out/"runs.csv")
-    curves = _curves(runs_dir, df.index)
     if len(curves): curves.to_csv(out/"curves.csv", index=False)
     save_json(dict(study=study["name"], preset=preset, definition=pre, data={k: str(v) for k, v in data.items()},
                    runs=len(df), complete=int((df["status"] == "complete").sum()) if len(df) else 0, failed=failed,

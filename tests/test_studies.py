@@ -77,6 +77,15 @@ def test_tiny_preset_runs(name, tmp_path):
         run_study(name, "tiny", root=root, results=res, progress=False)
         assert (keep/"metrics.json").stat().st_mtime_ns == stamp and (redo/"metrics.json").exists()
         assert {"test_auc_macro", "test_no_tta_auc_macro"} <= set(runs.columns)
+        # a run folder deleted after its report: the report keeps the run (not run again) unless keep_reported=False
+        import shutil; shutil.rmtree(keep)
+        run_study(name, "tiny", root=root, results=res, progress=False)
+        again = pd.read_csv(out/"runs.csv", index_col="run")
+        assert not keep.exists() and len(again) == 2 and again.loc[keep.name, "reported_earlier"] and not again.loc[redo.name, "reported_earlier"]
+        assert json.loads((out/"provenance.json").read_text())["reported_earlier"] == 1
+        assert set(pd.read_csv(out/"curves.csv")["run"]) == {keep.name, redo.name}
+        run_study(name, "tiny", root=root, results=res, progress=False, keep_reported=False)
+        assert (keep/"metrics.json").exists() and "reported_earlier" not in pd.read_csv(out/"runs.csv").columns
     if name == "pruning": assert "test_sparsity0.9_auc_macro" in runs.columns
     if name == "domain_shift": assert {"eval_model_ii_auc_macro", "eval_model_iii_auc_macro"} <= set(runs.columns)
 
