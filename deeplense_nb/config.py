@@ -4,11 +4,11 @@
 
 # %% ../nbs/06b_config.ipynb #7ec36c7b
 from __future__ import annotations
-import dataclasses, difflib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-from .core import CLASSES
+from .core import CLASSES, check_keys
 from .data import TASKS
 from .augment import build_transform
 from .models import create as create_model
@@ -37,8 +37,7 @@ class _Config:
         "Build from a dict (and keywords), rejecting unknown keys and type changes."
         d = {**(d or {}), **kw}
         names, defaults = cls.names(), cls()
-        bad = [k for k in d if k not in names]
-        if bad: raise KeyError(f"{cls.__name__}: unknown key(s) {bad}" + "".join(f"; did you mean {m[0]!r} for {k!r}?" for k in bad if (m := difflib.get_close_matches(k, names, 1))))
+        check_keys(d, names, cls.__name__, show_known=False)
         return cls(**{k: _coerce(k, cls.__name__, getattr(defaults, k), v) for k, v in d.items()})
     @classmethod
     def from_yaml(cls, path, **kw):

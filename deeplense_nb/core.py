@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e40689fe
 from __future__ import annotations
-import hashlib, json, os, platform, random, stat, subprocess, time
+import difflib, hashlib, json, os, platform, random, stat, subprocess, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file', 'save_json',
            'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range', 'regular_file',
-           'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path']
+           'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -185,3 +185,13 @@ def package_path(rel) -> Path:
     if root is not None: return root/rel
     from importlib.resources import files
     return Path(str(files("deeplense_nb")/"assets"/rel))  # zip_safe=False: a real folder
+
+# %% ../nbs/00_core.ipynb #ed585501
+def check_keys(given, known, where: str, # the names given; the names allowed; who is asking, e.g. 'TrainConfig'
+               what: str = "key", # what the names are, for the message
+               exc=KeyError, show_known: bool = True):
+    "Raise `exc` naming every entry of `given` not in `known`, the closest known name for each and (`show_known`) the known names."
+    known = sorted(known); bad = sorted(set(given) - set(known))
+    if not bad: return
+    hints = "".join(f"; did you mean {m[0]!r} for {k!r}?" for k in bad if (m := difflib.get_close_matches(k, known, 1)))
+    raise exc(f"{where}: unknown {what}(s) {bad}{hints}" + (f"; known: {known}" if show_known else ""))

@@ -8,7 +8,7 @@ import ast, json, shutil
 from pathlib import Path
 import pandas as pd
 import yaml
-from .core import regular_file, run_dir, load_json, package_path
+from .core import regular_file, run_dir, load_json, package_path, check_keys
 
 # %% auto #0
 __all__ = ['find_template', 'template_parameters', 'execute', 'run', 'parse_params', 'check_params', 'write_parameters',
@@ -63,8 +63,7 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
     import papermill as pm
     template = find_template(template); name = name or template.stem
     defaults = template_parameters(template)
-    unknown = sorted(set(params) - set(defaults))
-    if unknown: raise KeyError(f"run: parameter(s) {unknown} are not in {template.name}'s parameters cell; known: {sorted(defaults)}")
+    check_keys(params, defaults, f"run: {template.name}'s parameters cell", "parameter")
     d = run_dir(name, root).resolve()  # refuses names that leave root
     if (d/"metrics.json").exists():
         if not overwrite: raise FileExistsError(f"{d} holds a complete run; pass overwrite=True or choose another name")
@@ -95,8 +94,7 @@ def check_params(params: dict, # parameter name -> value
     "Parameters checked against the template's `parameters` cell: known names only, each of its default's type."
     from deeplense_nb.config import _coerce
     defaults = template_parameters(template); name = Path(template).name
-    if bad := [k for k in params if k not in defaults]:
-        raise KeyError(f"{where}parameter(s) {bad} are not in {name}'s parameters cell; known: {sorted(defaults)}")
+    check_keys(params, defaults, f"{where}{name}'s parameters cell", "parameter")
     return {k: _coerce(k, f"{where}{Path(template).stem}", defaults[k], v) for k, v in params.items()}
 
 # %% ../nbs/09_experiments.ipynb #c0a1e2f3

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from .core import CLASSES, CLASS_TO_ID, LIMITS, device as default_device
+from .core import CLASSES, CLASS_TO_ID, LIMITS, check_keys, device as default_device
 
 # %% auto #0
 __all__ = ['CONFIGS', 'LensConfig', 'get_config', 'einstein_radius', 'deflection_scale', 'sersic_b_n', 'source_amplitude',
@@ -169,9 +169,7 @@ def _make_config(name, overrides: dict) -> LensConfig:
     if isinstance(name, LensConfig): cfg = name
     elif name in CONFIGS: cfg = CONFIGS[name]
     else: raise KeyError(f"unknown simulation config {name!r}; choose one of {sorted(CONFIGS)} or pass a LensConfig")
-    fields = {f.name for f in dataclasses.fields(LensConfig)}
-    bad = sorted(set(overrides) - fields)
-    if bad: raise TypeError(f"unknown LensConfig field(s) {bad} for {cfg.name!r}; valid fields: {sorted(fields)}")
+    check_keys(overrides, {f.name for f in dataclasses.fields(LensConfig)}, f"LensConfig {cfg.name!r}", "field", TypeError)
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}  # YAML/JSON lists
     for k, v in overrides.items():
         old = getattr(cfg, k)

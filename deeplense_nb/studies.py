@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
-from .core import provenance, save_json, load_json, load_yaml, package_path, checkout_root
+from .core import provenance, save_json, load_json, load_yaml, package_path, checkout_root, check_keys
 from .experiments import find_template, template_parameters, run, collect_runs, execute
 
 # %% auto #0
@@ -45,7 +45,7 @@ def load_study(name) -> dict:
     p = Path(name) if str(name).endswith((".yaml", ".yml")) else studies_dir()/f"{name}.yaml"
     if not p.exists(): raise FileNotFoundError(f"no study {name!r}; shipped studies: {list_studies()}")
     st = load_yaml(p, "study file")
-    if bad := sorted(set(st) - _STUDY_KEYS): raise KeyError(f"{p.name}: unknown key(s) {bad}; known: {sorted(_STUDY_KEYS)}")
+    check_keys(st, _STUDY_KEYS, p.name)
     if missing := sorted({"template", "results", "presets"} - set(st)): raise KeyError(f"{p.name}: missing {missing}")
     if not (isinstance(st["presets"], dict) and all(isinstance(v, dict) and all(isinstance(v.get(k, {}), dict) for k in ("params", "optuna"))
                                                     and all(isinstance(g, dict) for g in _grids(v)) for v in st["presets"].values())):
@@ -53,7 +53,7 @@ def load_study(name) -> dict:
     known = template_parameters(st["template"])
     for pname, pre in st["presets"].items():
         where = f"{p.name} preset {pname!r}"
-        if bad := sorted(set(pre) - _PRESET_KEYS): raise KeyError(f"{where}: unknown key(s) {bad}; known: {sorted(_PRESET_KEYS)}")
+        check_keys(pre, _PRESET_KEYS, where)
         if ("grid" in pre) == ("optuna" in pre): raise KeyError(f"{where}: give exactly one of 'grid' or 'optuna'")
         names = set(pre.get("params", {})) | {k for g in _grids(pre) for k in g} | {k for k in pre.get("optuna", {}).get("space", {}) if "." not in k}
         if bad := sorted(names - set(known) - {"recipe"}): raise KeyError(f"{where}: {bad} are not parameters of {st['template']}")
@@ -80,8 +80,7 @@ def study_data(preset: dict, root="runs", device=None, progress: bool = True) ->
     from deeplense_nb.core import CLASSES
     out = {}
     for name, spec in (preset.get("data") or {}).items():
-        if bad := sorted(set(spec) - {"config", "n_per_class", "seed", "classes", "overrides"}):
-            raise KeyError(f"data set {name!r}: unknown key(s) {bad}")
+        check_keys(spec, {"config", "n_per_class", "seed", "classes", "overrides"}, f"data set {name!r}")
         d = Path(root)/"studies"/"data"/data_slug(spec)
         simulate_dataset(spec["config"], spec["n_per_class"], seed=spec.get("seed", 0), out=d, device=device, progress=progress,
                          classes=tuple(spec.get("classes") or CLASSES), **(spec.get("overrides") or {}))
