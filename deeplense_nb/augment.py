@@ -127,6 +127,10 @@ class Resize(torch.nn.Module):
     def __init__(self, size: int):
         super().__init__()
         self.size = size
+    @classmethod
+    def to(cls, size, side: int):
+        "A `Resize` to `size` for images of `side` pixels, or None when they already have it (or `size` is 0: keep)."
+        return cls(int(size)) if size and int(size) != int(side) else None
     def forward(self, x):
         if x.shape[-1] == self.size and x.shape[-2] == self.size: return x
         y = x[None] if x.ndim == 3 else x

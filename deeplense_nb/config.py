@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-from .core import CLASSES, check_keys
+from .core import CLASSES, BINARY_CLASSES, check_keys
 from .data import TASKS
 from .augment import build_transform
 from .models import create as create_model
@@ -153,7 +153,7 @@ def sparsities(s: str) -> list:
 # %% ../nbs/06b_config.ipynb #e61b378e
 def task_classes(task: str, classes=CLASSES) -> tuple:
     "Class names of a task's outputs: the dataset classes, ('no_sub', 'sub'), or () for regression."
-    return tuple(classes) if task == "classify" else ("no_sub", "sub") if task == "binary" else ()
+    return tuple(classes) if task == "classify" else BINARY_CLASSES if task == "binary" else ()
 
 # %% ../nbs/06b_config.ipynb #557e3fe8
 def build_model(cfg: TrainConfig, num_classes: int,

@@ -10,12 +10,13 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file', 'save_json',
-           'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range', 'regular_file',
-           'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys']
+__all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file',
+           'save_json', 'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range',
+           'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
+BINARY_CLASSES = ("no_sub", "sub")   # the `binary` task: substructure of any kind against none
 CLASS_TO_ID = {c: i for i, c in enumerate(CLASSES)}
 
 # %% ../nbs/00_core.ipynb #b35dd289

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import CLASSES, LIMITS, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
+from .core import CLASSES, BINARY_CLASSES, LIMITS, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
 from .simulate import get_config, simulate_batch
 
 # %% auto #0
@@ -294,7 +294,7 @@ class LensDataset(torch.utils.data.Dataset):
         self.indices, self.targets = task_targets(self.data.labels, idx, task)
 
     @property
-    def classes(self): return ("no_sub", "sub") if self.task == "binary" else self.data.classes if self.task == "classify" else ()
+    def classes(self): return BINARY_CLASSES if self.task == "binary" else self.data.classes if self.task == "classify" else ()
     @property
     def info(self): return dict(task=self.task, normalize=self.normalize, classes=list(self.classes), n=len(self))
     def __len__(self): return len(self.indices)

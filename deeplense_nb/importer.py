@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import CLASSES, LIMITS, check_apart, open_regular, provenance, save_json
+from .core import CLASSES, BINARY_CLASSES, LIMITS, check_apart, open_regular, provenance, save_json
 from .data import DatasetWriter, check_output_folder, standard_labels
 from tqdm.auto import tqdm  # after deeplense_nb, which silences its 'IProgress not found' warning
 
@@ -167,7 +167,7 @@ def class_list(labels) -> tuple:
     "The class order for a set of imported labels: the fixed CLASSES, or ('no_sub', 'sub') for binary sets."
     labels = set(labels)
     if labels <= set(CLASSES): return CLASSES
-    return ("no_sub", "sub") if labels <= {"no_sub", "sub"} else tuple(sorted(labels))
+    return BINARY_CLASSES if labels <= set(BINARY_CLASSES) else tuple(sorted(labels))
 
 # %% ../nbs/02a_import.ipynb #2857a859
 @dataclasses.dataclass

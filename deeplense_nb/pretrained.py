@@ -211,7 +211,7 @@ def fresh_test(name, # a shipped model's name, a run folder or a .safetensors fi
         path = simulate_dataset(cfg["sim_config"], n_per_class=n_per_class, seed=seed, out=Path(work or tmp)/f"fresh_{cfg['sim_config']}_{seed}",
                                 classes=classes, progress=progress)
         data = open_dataset(path); s = card["img_size"]
-        tf = Resize(s) if data.images.shape[-1] != s else None  # a model trained on resized images (card: data_img_size)
+        tf = Resize.to(s, data.images.shape[-1])  # a model trained on resized images (card: data_img_size)
         ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
         m = evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix="fresh", out_dir=out_dir)
     return {**m, "fresh_seed": seed, "fresh_n_per_class": n_per_class, "fresh_tta": tta}

@@ -73,7 +73,7 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
     with tempfile.TemporaryDirectory() as tmp:
         for i, p in enumerate(tqdm(grid, desc=f"robustness {card.get('name', model)}", disable=not progress)):
             data = _simulate(cfg, n_per_class, seed + i, Path(tmp)/f"p{i}", classes, p["overrides"])
-            s = card["img_size"]; tf = Resize(s) if data.images.shape[-1] != s else None
+            s = card["img_size"]; tf = Resize.to(s, data.images.shape[-1])
             ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=task)
             m = evaluate(net, ds, task=task, classes=tuple(card["classes"]), tta=tta, device=device, prefix="r")
             keep = ("r_mae_dex", "r_r2") if task == "regress" else ("r_auc_macro", "r_auc_axion_vs_cdm", "r_accuracy", *(f"r_auc_{c}" for c in card["classes"]))

@@ -39,7 +39,7 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     idx = split_indices(data, use_column=True) if cfg.split == "column" else \
         split_indices(data, seed=cfg.seed, fractions=(1 - cfg.val_fraction - t, cfg.val_fraction, t))
     side = data.images.shape[-1]
-    tf = Resize(cfg.img_size) if cfg.img_size and cfg.img_size != side else None
+    tf = Resize.to(cfg.img_size, side)
     mk = lambda d, i: LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task)
     ds = dict(train=mk(data, idx["train"]), val=mk(data, idx["val"]))
     if cfg.test_data:
