@@ -48,10 +48,9 @@ def sim_overrides(a) -> dict:
 
 def _value(v: str):
     "A `--set` value read as YAML; '(a, b)' is a tuple, as Python and the LensConfig defaults write it."
-    import yaml
-    v = v.strip()
-    try: return yaml.safe_load(f"[{v[1:-1]}]" if v.startswith("(") and v.endswith(")") else v)
-    except yaml.YAMLError: raise ValueError(f"--set value {v!r} is not a plain YAML value (a number, string, true/false or (a, b))") from None
+    from deeplense_nb.config import setting_value
+    try: return setting_value(v)
+    except ValueError as e: raise ValueError(f"--set {e}") from None
 
 def _kv(s):
     if "=" not in s: raise ValueError(f"--set {s!r}: write field=value, e.g. --set n_cdm=50")

@@ -14,8 +14,8 @@ from .augment import build_transform
 from .models import create as create_model
 
 # %% auto #0
-__all__ = ['DataConfig', 'OptimConfig', 'TrainConfig', 'named_paths', 'model_kwargs', 'sparsities', 'task_classes', 'build_model',
-           'parameters_cell']
+__all__ = ['DataConfig', 'OptimConfig', 'TrainConfig', 'setting_value', 'sim_overrides', 'named_paths', 'model_kwargs',
+           'sparsities', 'task_classes', 'build_model', 'parameters_cell']
 
 # %% ../nbs/06b_config.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -54,6 +54,7 @@ class DataConfig(_Config):
     data: str = ""                # dataset folder (data.open_dataset); '' simulates one into out_dir/data
     sim_config: str = "model_ii"  # simulator config used when data is ''
     n_per_class: int = 100        # simulated images per class when data is ''
+    sim_set: str = ""             # simulator (LensConfig) overrides for that data, written as simulate --set takes them, separated by semicolons (domain randomisation: exposure_scale_range and the other ranges)
     test_data: str = ""           # separate test set folder; '' holds out test_fraction of data
     split: str = "random"         # 'random' (seeded, stratified) or 'column' (the dataset's own train/val/test column)
     val_fraction: float = 0.1     # share of data used for validation, i.e. model selection (never the test set)
@@ -122,8 +123,28 @@ def _check_config(c):
     named_paths(c.eval_data)  # these three raise on a malformed list
     sparsities(c.prune_sparsities)
     model_kwargs(c.model_args)
+    need(not (c.sim_set and c.data), f"sim_set={c.sim_set!r} changes the data a run simulates itself; with data={c.data!r} there is none")
+    sim_overrides(c.sim_set)  # raises on an unknown LensConfig field or a malformed value
     need(not c.optuna_storage or (c.optuna_study and c.optuna_trial >= 0),
          f"optuna_storage={c.optuna_storage!r} needs optuna_study and optuna_trial (the trial id) as well")
+
+def setting_value(v: str):
+    "A setting's value read as YAML (a number, string, true/false, [a, b]); '(a, b)' is a tuple, as Python writes one."
+    import yaml
+    v = v.strip()
+    try: return yaml.safe_load(f"[{v[1:-1]}]" if v.startswith("(") and v.endswith(")") else v)
+    except yaml.YAMLError: raise ValueError(f"value {v!r} is not a plain YAML value (a number, string, true/false or (a, b))") from None
+
+def sim_overrides(s: str) -> dict:
+    "'field=value; field=(lo, hi)' (the `sim_set` format) as LensConfig overrides, checked against LensConfig's fields."
+    from deeplense_nb.simulate import LensConfig
+    out = {}
+    for item in filter(None, (t.strip() for t in s.split(";"))):
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip(): raise ValueError(f"TrainConfig: sim_set item {item!r} should look like field=value")
+        out[k.strip()] = setting_value(v)
+    check_keys(out, [f.name for f in dataclasses.fields(LensConfig)], "TrainConfig.sim_set", "LensConfig field", ValueError, show_known=False)
+    return out
 
 def named_paths(s: str) -> dict:
     "'name=folder,name=folder' as a dict (the `eval_data` format)."

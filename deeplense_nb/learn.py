@@ -80,7 +80,7 @@ THRESHOLDS = (0.90, 0.95, 0.98)
 def _bench_config(name, data, out, seed) -> TrainConfig:
     "A recipe's config (or a plain model's default config) pointed at the shared data set, validation only."
     base = load_recipe(name) if (recipes_dir()/f"{name}.yaml").is_file() or str(name).endswith(".yaml") else dict(model=name)
-    keep = {k: v for k, v in base.items() if k not in ("data", "sim_config", "n_per_class", "test_data", "eval_data")}
+    keep = {k: v for k, v in base.items() if k not in ("data", "sim_config", "n_per_class", "sim_set", "test_data", "eval_data")}
     return TrainConfig.from_dict(dict(keep, data=str(data), test_fraction=0.0, val_fraction=0.1, tta=False, seed=seed,
                                       out_dir=str(out), resume=True, progress=False))
 

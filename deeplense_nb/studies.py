@@ -101,7 +101,7 @@ def _label(v) -> str:
     "How a grid value appears in a run name: data references by their name, no path separators."
     return _DATA_REF.sub(lambda m: m.group(1), str(v)).replace("/", "_").replace(" ", "")
 
-_RECIPE_DATA_KEYS = ("data", "sim_config", "n_per_class")  # how a recipe makes its own data; a study names its data sets
+_RECIPE_DATA_KEYS = ("data", "sim_config", "n_per_class", "sim_set")  # how a recipe makes its own data; a study names its data sets
 
 def with_recipe(params: dict) -> dict:
     "`params` with its `recipe` (a name in configs/recipes/ or a YAML path) expanded underneath: recipe < params."

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .core import device as default_device, seed_everything, derive_seed, save_json, provenance
 from .augment import Resize, build_transform
 from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
-from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model
+from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta
 
 # %% auto #0
@@ -32,7 +32,7 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     from deeplense_nb.data import simulate_dataset, open_dataset, split_indices, LensDataset
     path = Path(cfg.data) if cfg.data else Path(cfg.out_dir)/"data"
     if not cfg.data and rank == 0:
-        simulate_dataset(cfg.sim_config, cfg.n_per_class, seed=cfg.seed, out=path, progress=cfg.progress)
+        simulate_dataset(cfg.sim_config, cfg.n_per_class, seed=cfg.seed, out=path, progress=cfg.progress, **sim_overrides(cfg.sim_set))
     _barrier()
     data = open_dataset(path)
     t = 0.0 if cfg.test_data else cfg.test_fraction

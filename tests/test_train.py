@@ -130,3 +130,16 @@ def test_init_starts_from_trained_weights(sim, tmp_path):
     assert json.loads((tmp_path / "b" / "config.json").read_text())["init"] == str(tmp_path / "a")
     with pytest.raises(ValueError, match="does not fit"):
         _setup(b.replace(task="binary", out_dir=str(tmp_path / "d")))
+
+
+def test_sim_set_randomises_the_data_a_run_simulates(sim, tmp_path):
+    "`sim_set` passes LensConfig overrides (domain randomisation) to the data a run simulates itself; bad ones stop early."
+    cfg = TrainConfig(sim_set="exposure_scale_range=(0.5, 2); psf_fwhm_range=(0.9, 1.1)", n_per_class=8,
+                      val_fraction=0.25, test_fraction=0.25, out_dir=str(tmp_path / "r"))
+    make_datasets(cfg)
+    labels = pd.read_csv(tmp_path / "r" / "data" / "labels.csv")
+    assert labels.exposure_scale.between(0.5, 2).all() and labels.exposure_scale.nunique() == len(labels)
+    assert "exposure_scale" not in pd.read_csv(sim / "labels.csv").columns      # off by default
+    with pytest.raises(ValueError, match="did you mean 'exposure_scale_range'"): TrainConfig(sim_set="exposure_scale=(1, 2)")
+    with pytest.raises(ValueError, match="with data="): TrainConfig(sim_set="noise=false", data=str(tmp_path))
+    with pytest.raises(ValueError, match="field=value"): TrainConfig(sim_set="noise")

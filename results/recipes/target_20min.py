@@ -26,7 +26,7 @@ for name in names:
     rec = load_recipe(name)
     train = simulate_dataset(rec["sim_config"], rec["n_per_class"], seed=0, out=runs / f"data_{rec['sim_config']}_{rec['n_per_class']}", progress=False)
     test = simulate_dataset(rec["sim_config"], 500, seed=20261202, out=runs / f"fresh_test_{rec['sim_config']}", progress=False)
-    keep = {k: v for k, v in rec.items() if k not in ("data", "sim_config", "n_per_class", "test_data", "eval_data")}
+    keep = {k: v for k, v in rec.items() if k not in ("data", "sim_config", "n_per_class", "sim_set", "test_data", "eval_data")}
     cfg = TrainConfig.from_dict(dict(keep, data=str(train), test_data=str(test), test_fraction=0.0, out_dir=str(runs / name), resume=True, progress=False))
     n_train = int(len(open_dataset(train)) * (1 - cfg.val_fraction)); side = int(open_dataset(train).images.shape[-1])
     ips = _images_per_s(cfg, cfg.img_size or side); epochs = max(1, int(0.8 * a.budget_min * 60 * ips / n_train))
