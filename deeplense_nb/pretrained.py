@@ -17,7 +17,7 @@ from tqdm.auto import tqdm  # after deeplense_nb, which silences its 'IProgress 
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'available', 'load', 'read_image', 'is_dataset', 'find_images', 'read_images', 'prepare',
-           'model_pixel_scale', 'model_match', 'predict', 'fresh_test', 'ship']
+           'model_pixel_scale', 'model_match', 'predict', 'evaluate_card', 'fresh_test', 'ship']
 
 # %% ../nbs/10_pretrained.ipynb #fe87306f
 def available(root=None) -> pd.DataFrame:
@@ -190,6 +190,15 @@ def _check_out(out, files) -> Path:
     return out
 
 # %% ../nbs/10_pretrained.ipynb #17dd82ec
+def evaluate_card(model, card: dict, data, # a loaded model, its card (`load`), an opened data set
+                  prefix: str = "fresh", tta: bool = False, device=None, out_dir=None) -> dict:
+    "Metrics of a shipped model on `data` prepared as in its training: resized to its `img_size`, its normalisation and task."
+    from deeplense_nb.data import LensDataset
+    from deeplense_nb.evaluate import evaluate
+    tf = Resize.to(card["img_size"], data.images.shape[-1])  # a model trained on resized images (card: data_img_size)
+    ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
+    return evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix=prefix, out_dir=out_dir)
+
 def fresh_test(name, # a shipped model's name, a run folder or a .safetensors file
                n_per_class: int = 500, # fresh images per class
                seed: int = 12345, # the fresh data's seed: must differ from the training seed
@@ -202,18 +211,14 @@ def fresh_test(name, # a shipped model's name, a run folder or a .safetensors fi
               ) -> dict:
     "Metrics of a model on a freshly simulated test set of its own simulator config (a new seed)."
     import tempfile as _tf
-    from deeplense_nb.data import simulate_dataset, open_dataset, LensDataset
-    from deeplense_nb.evaluate import evaluate
+    from deeplense_nb.data import simulate_dataset, open_dataset
     model, card = load(name, device=device, root=root); cfg = card["config"]
     if seed in (cfg["seed"], card.get("data_seed")): raise ValueError(f"fresh_test: seed {seed} made the training data; pick another")
     classes = ("axion",) if card["task"] == "regress" else ("axion", "cdm", "no_sub")
     with _tf.TemporaryDirectory() as tmp:
         path = simulate_dataset(cfg["sim_config"], n_per_class=n_per_class, seed=seed, out=Path(work or tmp)/f"fresh_{cfg['sim_config']}_{seed}",
                                 classes=classes, progress=progress)
-        data = open_dataset(path); s = card["img_size"]
-        tf = Resize.to(s, data.images.shape[-1])  # a model trained on resized images (card: data_img_size)
-        ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
-        m = evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix="fresh", out_dir=out_dir)
+        m = evaluate_card(model, card, open_dataset(path), "fresh", tta=tta, device=device, out_dir=out_dir)
     return {**m, "fresh_seed": seed, "fresh_n_per_class": n_per_class, "fresh_tta": tta}
 
 # %% ../nbs/10_pretrained.ipynb #7bcb51f4

@@ -4,11 +4,11 @@
 
 # %% ../nbs/10a_robustness.ipynb #cb3c314a
 from __future__ import annotations
-import math, tempfile
+import tempfile
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 from tqdm import tqdm  # plain bars: no widget warning in notebooks
-from .core import CLASSES, save_json, load_json
+from .core import save_json, load_json
 from .simulate import get_config, _ccd_background_sigma
 
 # %% auto #0
@@ -60,10 +60,7 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
                points: list | None = None, # grid points (dicts of factor, value, label, overrides); default: robustness_grid
                progress: bool = True, root=None) -> pd.DataFrame:
     "A model's metrics on freshly simulated sets over `robustness_grid` of its simulator config (or `points`): one row per point."
-    from deeplense_nb.pretrained import load
-    from deeplense_nb.data import LensDataset
-    from deeplense_nb.augment import Resize
-    from deeplense_nb.evaluate import evaluate
+    from deeplense_nb.pretrained import load, evaluate_card
     net, card = load(model, device=device, root=root) if isinstance(model, (str, Path)) else model
     cfg, task = card["sim_config"], card["task"]
     used = {card["config"].get("seed"), card.get("data_seed")}
@@ -73,12 +70,10 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
     with tempfile.TemporaryDirectory() as tmp:
         for i, p in enumerate(tqdm(grid, desc=f"robustness {card.get('name', model)}", disable=not progress)):
             data = _simulate(cfg, n_per_class, seed + i, Path(tmp)/f"p{i}", classes, p["overrides"])
-            s = card["img_size"]; tf = Resize.to(s, data.images.shape[-1])
-            ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=task)
-            m = evaluate(net, ds, task=task, classes=tuple(card["classes"]), tta=tta, device=device, prefix="r")
+            m = evaluate_card(net, card, data, "r", tta=tta, device=device)
             keep = ("r_mae_dex", "r_r2") if task == "regress" else ("r_auc_macro", "r_auc_axion_vs_cdm", "r_accuracy", *(f"r_auc_{c}" for c in card["classes"]))
             rows.append(dict(model=card.get("name", str(model)), factor=p["factor"], value=p["value"], label=p["label"],
-                             **{k[2:]: m[k] for k in keep if k in m}, n=len(ds), seed=seed + i, tta=tta,
+                             **{k[2:]: m[k] for k in keep if k in m}, n=m["r_n"], seed=seed + i, tta=tta,
                              overrides=repr(p["overrides"])))
     df = pd.DataFrame(rows)
     if out_dir is not None:
