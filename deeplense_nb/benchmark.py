@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import device as get_device, provenance, save_json
+from .core import device as get_device, provenance, save_json, warn_if_busy
 from .models import create, list_lens_models, count_params, flops_per_image
 from .config import TrainConfig
 from .train import _setup, _epoch_loader, _train_step
@@ -212,12 +212,12 @@ def bench_models(names=None,  # model names (default: every registered lens_* mo
     dev, names, old, t0 = get_device(device), list(names or list_lens_models()), torch.get_num_threads(), time.time()
     if quick: steps, warmup, max_time = 2, 1, 0.0
     if out is not None: Path(out).mkdir(parents=True, exist_ok=True)
-    dtype = dtype or _default_dtype(dev); load0 = os.getloadavg()
+    dtype = dtype or _default_dtype(dev); load0 = os.getloadavg(); busy = warn_if_busy("bench models")["busy_cores"]
     try:
         if threads: torch.set_num_threads(threads)
         peaks, df = _run(names, sizes, batch_sizes, dev, out, steps, warmup, max_time, dtype, seed, progress, 512 if quick else None)
         prov = dict(provenance(dev), threads=torch.get_num_threads(), cpu_count=os.cpu_count(), dtype=str(dtype),
-                    matmul_peak_flops=max(peaks), matmul_peak_start_end=peaks, load_avg_start=load0,
+                    matmul_peak_flops=max(peaks), matmul_peak_start_end=peaks, load_avg_start=load0, busy_cores_before=busy,
                     load_avg_end=os.getloadavg(), seconds=round(time.time() - t0, 1), settings=dict(
                         names=names, sizes=list(sizes), batch_sizes=list(batch_sizes), steps=steps, warmup=warmup,
                         max_time=max_time, quick=quick, seed=seed))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e40689fe
 from __future__ import annotations
-import difflib, hashlib, json, os, platform, random, stat, subprocess, time
+import difflib, hashlib, json, os, platform, random, stat, subprocess, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,7 +12,8 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file',
            'save_json', 'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range',
-           'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys']
+           'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys',
+           'machine_load', 'warn_if_busy']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -196,3 +197,20 @@ def check_keys(given, known, where: str, # the names given; the names allowed; w
     if not bad: return
     hints = "".join(f"; did you mean {m[0]!r} for {k!r}?" for k in bad if (m := difflib.get_close_matches(k, known, 1)))
     raise exc(f"{where}: unknown {what}(s) {bad}{hints}" + (f"; known: {known}" if show_known else ""))
+
+# %% ../nbs/00_core.ipynb #e19940ce
+def machine_load(sample_s: float = 0.5) -> dict:
+    "The 1-minute load average, the cores kept busy over `sample_s` seconds while this process waits, the cores and torch's threads."
+    import psutil
+    busy = psutil.cpu_percent(interval=sample_s) / 100 * (os.cpu_count() or 1)   # all cores, this process asleep
+    return dict(load1=round(os.getloadavg()[0], 2), busy_cores=round(busy, 2), cores=os.cpu_count(), threads=torch.get_num_threads())
+
+def warn_if_busy(what: str, # the benchmark, for the message
+                 limit: float = 0.5, # cores other processes may keep busy before the timings are called into doubt
+                 sample_s: float = 0.5) -> dict:
+    "`machine_load`, with a warning when other processes keep more than `limit` cores busy."
+    m = machine_load(sample_s)
+    if m["busy_cores"] > limit:
+        warnings.warn(f"{what}: other processes keep {m['busy_cores']:.1f} of {m['cores']} cores busy (load average {m['load1']:.1f}); "
+                      f"its timings will be low. Re-run on a quiet machine (check `uptime`).", RuntimeWarning, stacklevel=2)
+    return m

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import CLASSES, BINARY_CLASSES, LIMITS, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
+from .core import CLASSES, BINARY_CLASSES, LIMITS, warn_if_busy, derive_seed, load_json, parse_shard, provenance, save_json, sha256_file, shard_range
 from .simulate import get_config, simulate_batch
 
 # %% auto #0
@@ -336,6 +336,7 @@ def split_indices(labels_or_n, seed: int = 0, # a label table / LensData / label
 def bench_read(n: int = 4000, size: int = 64, batch_size: int = 64, # images, image side, images per batch
                repeat: int = 2, seed: int = 0, progress: bool = True, root=None) -> pd.DataFrame: # root: temp folder parent
     "Images/s reading the memmapped format vs one .npy file per image (same data, same shuffled order)."
+    load = warn_if_busy("bench read")
     x = np.random.default_rng(seed).random((n, 1, size, size), dtype=np.float32)
     with tempfile.TemporaryDirectory(dir=root) as d:
         d = Path(d); files = [d/"files"/f"{i:06d}.npy" for i in range(n)]; files[0].parent.mkdir()
@@ -354,7 +355,8 @@ def bench_read(n: int = 4000, size: int = 64, batch_size: int = 64, # images, im
                 t0 = time.perf_counter(); got = [read(b) for b in tqdm(batches, desc=name, disable=not progress)]
                 dt = time.perf_counter() - t0 if rep == 0 else min(dt, time.perf_counter() - t0)
             assert np.array_equal(np.concatenate(got), x[np.concatenate([np.sort(b) for b in batches])] if name == "memmap, per batch" else x[order])
-            rows.append(dict(method=name, images=n, seconds=dt, images_per_s=n / dt, speedup=n / dt / rows[0]["images_per_s"] if rows else 1.0))
+            rows.append(dict(method=name, images=n, seconds=dt, images_per_s=n / dt, speedup=n / dt / rows[0]["images_per_s"] if rows else 1.0,
+                             repeats=repeat, load1=load["load1"], busy_cores_before=load["busy_cores"], threads=load["threads"]))
     df = pd.DataFrame(rows)
     if progress: print("reads/s vs per-file .npy: " + ", ".join(f"{m} {s:.0f}x" for m, s in zip(df.method[1:], df.speedup[1:])))
     return df

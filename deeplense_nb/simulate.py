@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from .core import CLASSES, CLASS_TO_ID, LIMITS, check_keys, device as default_device
+from .core import CLASSES, CLASS_TO_ID, LIMITS, check_keys, warn_if_busy, device as default_device
 
 # %% auto #0
 __all__ = ['CONFIGS', 'LensConfig', 'get_config', 'einstein_radius', 'deflection_scale', 'sersic_b_n', 'source_amplitude',
@@ -594,26 +594,29 @@ def render_lenstronomy(params_row, config, psf: bool = True) -> np.ndarray:
     return sim.image_model_class(dict(point_source_supersampling_factor=1)).image(kl, kwargs_source, None)
 
 # %% ../nbs/01_simulate.ipynb #ad6475c9
-def _best_rate(fn, n: int, repeats: int) -> float:
-    "Images per second of the fastest of `repeats` calls `fn(r)`, each making `n` images (best-of: robust to load spikes)."
-    best = math.inf
+def _rates(fn, n: int, repeats: int) -> tuple[float, float]:
+    "Images per second of the fastest and of the median of `repeats` calls `fn(r)`, each making `n` images."
+    ts = []
     for r in range(repeats):
-        t0 = time.perf_counter(); fn(r + 1); best = min(best, time.perf_counter() - t0)
-    return n / best
+        t0 = time.perf_counter(); fn(r + 1); ts.append(time.perf_counter() - t0)
+    return n / min(ts), n / sorted(ts)[len(ts) // 2]
 
 # %% ../nbs/01_simulate.ipynb #9e487e16
 def bench_simulate(config="model_ii", n: int = 64, device=None, progress: bool = True, repeats: int = 3) -> pd.DataFrame:
     "Images per second of `simulate_batch` vs a reused lenstronomy `ImageModel`, per class; prints the table."
     from tqdm.auto import tqdm
     cfg = get_config(config); rows = []; amp = source_amplitude(cfg)
+    load = warn_if_busy(f"bench simulate {cfg.name}")
     for cls in tqdm(CLASSES, desc=f"bench {cfg.name}", disable=not progress):
         simulate_batch(cfg, [cls] * 2, seed=0, device=device)  # warm-up: per-config constants, allocator
-        ours = _best_rate(lambda r: simulate_batch(cfg, [cls] * n, seed=r, device=device), n, repeats)
+        ours, ours_med = _rates(lambda r: simulate_batch(cfg, [cls] * n, seed=r, device=device), n, repeats)
         _, table, _ = sample_params(cfg, [cls] * n, seed=0)  # lenstronomy kwargs are built outside the timing
         kw = [_lenstronomy_models(cfg, *_subhalos_from_row(r, cfg), r.source_x, r.source_y, effective=True) for _, r in table.iterrows()]
         im = _lenstronomy_image_model(cfg, kw[0][0]); im.image(kw[0][1], [dict(kw[0][2], amp=amp)])  # imports, warm-up
-        ref = _best_rate(lambda r: [im.image(kl, [dict(ks, amp=amp)]) for _, kl, ks in kw], n, repeats)
+        ref, ref_med = _rates(lambda r: [im.image(kl, [dict(ks, amp=amp)]) for _, kl, ks in kw], n, repeats)
         rows.append(dict(config=cfg.name, label=cls, n=n, threads=torch.get_num_threads(), compile=cfg.compile,
-                         ours_img_per_s=ours, lenstronomy_img_per_s=ref, speedup=ours / ref))
+                         ours_img_per_s=ours, lenstronomy_img_per_s=ref, speedup=ours / ref, repeats=repeats,
+                         ours_median_img_per_s=ours_med, lenstronomy_median_img_per_s=ref_med,
+                         load1=load["load1"], busy_cores_before=load["busy_cores"]))
     out = pd.DataFrame(rows); print(out.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     return out

@@ -104,3 +104,19 @@ def test_all_failed_still_writes_csv(monkeypatch, tmp_path):
     df = bm.bench_models(["a", "b"], sizes=(64,), batch_sizes=(2,), device="cpu", out=tmp_path, quick=True, progress=False)
     assert len(df) == 2 and df.error.str.startswith("create: RuntimeError").all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models.csv", "provenance.json"]
+
+
+def test_benchmarks_see_a_busy_machine():
+    "A process spinning on a core is seen (busy cores, a warning before timing); the benchmark tables record the load."
+    import subprocess, sys, time, warnings
+    from deeplense_nb.core import machine_load, warn_if_busy
+    from deeplense_nb.data import bench_read
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert machine_load(0.5)["busy_cores"] >= 0.7
+        with pytest.warns(RuntimeWarning, match="cores busy"): warn_if_busy("bench x", limit=0.5)
+        with pytest.warns(RuntimeWarning, match="bench read"): df = bench_read(n=64, size=8, batch_size=16, repeat=2, progress=False)
+    finally: spin.kill(); spin.wait()
+    assert {"load1", "busy_cores_before", "threads", "repeats"} <= set(df.columns) and (df.busy_cores_before >= 0.7).all()
+    with warnings.catch_warnings(): warnings.simplefilter("error"); warn_if_busy("bench y", limit=machine_load(0.1)["cores"] + 1, sample_s=0.1)
