@@ -130,7 +130,7 @@ def cmd_train(a):
     else:
         from deeplense_nb.experiments import run
         from deeplense_nb.core import load_json
-        m = load_json(run(a.template, name, a.root, overwrite=a.overwrite, progress=not a.quiet, **params)/"metrics.json")
+        m = load_json(run(a.template, name, a.root, overwrite=a.overwrite, progress=not a.quiet, parameters=params)/"metrics.json")
     if int(os.environ.get("RANK", "0")) == 0: print_metrics(m, Path(a.root)/name)
 
 # %% ../nbs/11_cli.ipynb #f0196aa1

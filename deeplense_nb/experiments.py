@@ -58,8 +58,10 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
         overwrite: bool = False, # replace a complete run
         kernel: str = "python3", # Jupyter kernel
         progress: bool = True, # papermill's progress bar
+        parameters: dict | None = None, # notebook parameters whose names clash with run's own (progress, name, ...)
         **params) -> Path:
-    "Execute `template` with `params` into `root/name/` and return the run folder."
+    "Execute `template` with `params` (and `parameters`) into `root/name/` and return the run folder."
+    params = {**(parameters or {}), **params}
     import papermill as pm
     template = find_template(template); name = name or template.stem
     defaults = template_parameters(template)

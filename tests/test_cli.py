@@ -58,7 +58,7 @@ def test_quickstart_trains_evaluates_and_explores(tmp_path):
 
 def test_train_then_predict_npy_and_fits(tmp_path):
     cli("train", "--root", tmp_path / "runs", "--name", "tiny", "-q", "n_per_class=6", "epochs=1", "batch_size=6",
-        "model=lens_cnn_tiny", "val_fraction=0.2", "test_fraction=0.2")
+        "model=lens_cnn_tiny", "val_fraction=0.2", "test_fraction=0.2", "progress=false")   # a parameter named like run()'s own
     run = tmp_path / "runs" / "tiny"
     from deeplense_nb.simulate import simulate_batch
     from astropy.io import fits
