@@ -71,7 +71,8 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
         for i, p in enumerate(tqdm(grid, desc=f"robustness {card.get('name', model)}", disable=not progress)):
             data = _simulate(cfg, n_per_class, seed + i, Path(tmp)/f"p{i}", classes, p["overrides"])
             m = evaluate_card(net, card, data, "r", tta=tta, device=device)
-            keep = ("r_mae_dex", "r_r2") if task == "regress" else ("r_auc_macro", "r_auc_axion_vs_cdm", "r_accuracy", *(f"r_auc_{c}" for c in card["classes"]))
+            keep = dict(regress=("r_mae_dex", "r_r2"), binary=("r_auc", "r_accuracy")).get(
+                task, ("r_auc_macro", "r_auc_axion_vs_cdm", "r_accuracy", *(f"r_auc_{c}" for c in card["classes"])))
             rows.append(dict(model=card.get("name", str(model)), factor=p["factor"], value=p["value"], label=p["label"],
                              **{k[2:]: m[k] for k in keep if k in m}, n=m["r_n"], seed=seed + i, tta=tta,
                              overrides=repr(p["overrides"])))
@@ -84,7 +85,8 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
 
 # %% ../nbs/10a_robustness.ipynb #6fb0dbd1
 def _metric(df) -> tuple[str, str]:
-    return ("mae_dex", "MAE (dex, lower is better)") if "mae_dex" in df else ("auc_macro", "macro AUC")
+    if "mae_dex" in df: return ("mae_dex", "MAE (dex, lower is better)")
+    return ("auc_macro", "macro AUC") if "auc_macro" in df else ("auc", "AUC (substructure vs none)")
 
 def plot_robustness(df: pd.DataFrame, axes=None, label: str | None = None, **kw):
     "The metric against each factor of a `robustness` table (one panel per factor); `label` names the model in a legend."

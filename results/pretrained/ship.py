@@ -20,7 +20,7 @@ run, results = Path(a.run), Path(__file__).resolve().parent / a.name
 h, m = pd.read_csv(run / "history.csv"), json.loads((run / "metrics.json").read_text())
 ship(run, a.name, a.what)                                       # weights first, so fresh_test can load them by name
 fresh = fresh_test(a.name, n_per_class=a.fresh_n, seed=a.fresh_seed, tta=True, progress=False, out_dir=results / "fresh")
-key = "fresh_auc_macro" if "fresh_auc_macro" in fresh else "fresh_mae_dex"
+key = next(k for k in ("fresh_auc_macro", "fresh_auc", "fresh_mae_dex") if k in fresh)   # 3-class, binary, regression
 summary = (f"{a.what} Trained from scratch{' with ' + a.recipe if a.recipe else ''}: {len(h)} epochs, "
            f"{h.seconds.sum() / 60:.0f} min of training on this 2-core CPU ({a.machine}). "
            f"Fresh set ({a.fresh_n} per class, seed {a.fresh_seed}, TTA): {key.replace('fresh_', '')} {fresh[key]:.4f}"
