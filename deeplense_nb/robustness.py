@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 import pandas as pd, torch
 from tqdm import tqdm  # plain bars: no widget warning in notebooks
-from .core import save_json, load_json
+from .core import CLASSES, save_json, load_json
 from .simulate import get_config, _ccd_background_sigma
 
 # %% auto #0
@@ -64,7 +64,7 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
     net, card = load(model, device=device, root=root) if isinstance(model, (str, Path)) else model
     cfg, task = card["sim_config"], card["task"]
     used = {card["config"].get("seed"), card.get("data_seed")}
-    classes = ("axion",) if task == "regress" else tuple(card["classes"])
+    classes = ("axion",) if task == "regress" else CLASSES   # a binary model sees all three kinds of lens
     grid, rows = (robustness_grid(cfg) if points is None else list(points)), []
     if used & {seed + i for i in range(len(grid))}: raise ValueError(f"robustness: seeds {seed}..{seed + len(grid) - 1} include a training seed {sorted(used)}")
     with tempfile.TemporaryDirectory() as tmp:
