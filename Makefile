@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help run test docs lab export readme clean install browser
+.PHONY: help run test docs lab export readme clean install browser postgres
 help:
 	@echo "make run     simulate a small data set, explore (and train/evaluate) it -> runs/quickstart/"
 	@echo "make test    run the whole test suite (pytest)"
@@ -27,7 +27,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/deeplense-nb quickstart --out runs/quickstart
 
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest
 
 export: install
@@ -56,3 +56,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo -E apt-get update -qq && sudo -E apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and cannot be installed without root: the browser test will fail"; fi; }
+
+# PostgreSQL server binaries for the Optuna-on-a-database test (Debian package; the test starts its own throw-away
+# server on 127.0.0.1 and skips, saying why, where the binaries are missing).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo -E apt-get update -qq && sudo -E apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL is missing and cannot be installed without root: its Optuna test will be skipped"; fi; }

@@ -4,7 +4,8 @@
 
 # %% ../nbs/09a_studies.ipynb #ffa036f2
 from __future__ import annotations
-import hashlib, itertools, json, re, sys, time
+import hashlib, itertools, json, os, re, socket, sys, time
+import psutil
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from .experiments import find_template, template_parameters, run, collect_runs, 
 # %% auto #0
 __all__ = ['repo_path', 'studies_dir', 'list_studies', 'load_study', 'get_preset', 'data_slug', 'study_data', 'fill',
            'with_recipe', 'grid_runs', 'optuna_space', 'trial_params', 'trials_to_study', 'run_commits', 'data_columns',
-           'run_study', 'study_results', 'load_runs', 'summarize', 'plot_runs', 'save_outputs', 'describe',
+           'worker_id', 'run_study', 'study_results', 'load_runs', 'summarize', 'plot_runs', 'save_outputs', 'describe',
            'short_data', 'verdict']
 
 # %% ../nbs/09a_studies.ipynb #e0e2c58e
@@ -200,10 +201,21 @@ def _run_grid(study, pre, runs_dir, data, extra, progress, reported=()) -> list:
         except Exception as e: failed.append(_failure(name, e))
     return failed
 
+def worker_id() -> str:
+    "This process as an Optuna worker: `host:pid`, kept with each trial it asks for (`user_attrs['worker']`)."
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+def _orphaned(attrs: dict) -> bool:
+    "Whether a RUNNING trial's worker is gone: no worker recorded (an older study), or a process of this host that no longer runs. A worker on another host is taken to be alive."
+    host, _, pid = str(attrs.get("worker", "")).rpartition(":")
+    if not host: return True
+    return host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
+
 def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra, metric):
     "Run one Optuna trial as a papermill run and tell the study how it ended."
     from optuna.trial import TrialState
     name = f"trial-{trial.number:04d}"
+    study_obj._storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())
     params = {k: fill(v, data) for k, v in with_recipe(trial_params(trial.params, base)).items()}
     try:
         d = run(template, name, runs_dir, progress=False, **params, **extra, optuna_storage=storage,
@@ -226,11 +238,13 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
     space, base, failed = optuna_space(o["space"]), pre.get("params") or {}, []
     done = lambda: sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in st.get_trials(deepcopy=False))
-    for t in st.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # interrupted here: continue it
-        if (runs_dir/f"trial-{t.number:04d}").exists() and done() < n_trials:
+    # a trial another live worker is running counts towards the budget, so that workers sharing a storage stop together
+    claimed = lambda: done() + sum(not _orphaned(t.user_attrs) for t in st.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    for t in st.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # interrupted here (its worker is gone): continue it
+        if _orphaned(t.user_attrs) and (runs_dir/f"trial-{t.number:04d}").exists() and done() < n_trials:
             failed += filter(None, [_run_trial(st, storage, t, study["template"], runs_dir, base, data, extra, o["metric"])])
     bar = tqdm(total=n_trials, initial=done(), desc=f"{study['name']} trials", disable=not progress)
-    while done() < n_trials:
+    while claimed() < n_trials:
         failed += filter(None, [_run_trial(st, storage, st.ask(space), study["template"], runs_dir, base, data, extra, o["metric"])])
         bar.n = done(); bar.refresh()
         if len(failed) >= n_trials: break  # every trial fails: stop instead of looping forever
