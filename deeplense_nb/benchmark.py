@@ -240,8 +240,9 @@ def bench_train_step(cfg: TrainConfig | None = None, # config to benchmark (mode
                      steps: int = 20, # timed steps
                      warmup: int = 3, # untimed steps first
                      data=None, # dataset folder (default: random images)
+                     amp: bool = True, # also time bare steps in fp32 and in the mode amp='auto' picks (probed now)
                     ) -> pd.DataFrame:
-    "Images/s of training steps through the full input pipeline vs bare steps on random tensors; prints the ratio."
+    "Images/s of training steps through the full input pipeline vs bare steps on random tensors, and fp32 vs the probed precision; prints the ratios."
     import tempfile
     import numpy as np, pandas as pd
     from deeplense_nb.core import CLASSES
@@ -254,12 +255,22 @@ def bench_train_step(cfg: TrainConfig | None = None, # config to benchmark (mode
             labels = standard_labels(pd.DataFrame(dict(label=[CLASSES[i % 3] for i in range(n)])))
             data = write_dataset(Path(d)/"ds", x, labels, dict(classes=CLASSES))
         ds = LensDataset(data, normalize=cfg.normalize, task=cfg.task)
-        r = _setup(cfg.replace(out_dir=str(Path(d)/"run"), resume=False, epochs=1), dict(train=ds, val=ds))
+        setup = lambda **kw: _setup(cfg.replace(out_dir=str(Path(d)/"run"), resume=False, epochs=1, **kw), dict(train=ds, val=ds))
+        r = setup()
         rows = [_bench_steps(r, "pipeline", steps, warmup), _bench_steps(r, "bare", steps, warmup)]
+        if amp:
+            fp32, probed = setup(amp="none"), setup(amp="probe")
+            rows += [_bench_steps(fp32, "bare", steps, warmup) | dict(kind="bare fp32", amp_reason="amp='none'"),
+                     _bench_steps(probed, "bare", steps, warmup) | dict(kind=f"bare {probed.amp['mode']}", amp_reason=probed.amp["reason"])]
     df = pd.DataFrame(rows)
     ratio = df.images_per_s[0] / df.images_per_s[1]
     print(f"train step: pipeline {df.images_per_s[0]:.0f} img/s, bare {df.images_per_s[1]:.0f} img/s, ratio {ratio:.2f} (goal >= 0.9)")
-    return df.assign(ratio=[ratio, 1.0])
+    ratios = [ratio, 1.0]
+    if amp:
+        a = df.images_per_s[3] / df.images_per_s[2]; ratios += [1.0, a]
+        print(f"precision: fp32 {df.images_per_s[2]:.0f} img/s, {df.kind[3][5:]} {df.images_per_s[3]:.0f} img/s, ratio {a:.2f} "
+              f"(amp='auto' {df.amp_reason[3].removeprefix('probed: ')})")
+    return df.assign(ratio=ratios)
 
 # %% ../nbs/08_benchmark.ipynb #94caaa8e
 def _bench_steps(r, kind: str, steps: int, warmup: int) -> dict:

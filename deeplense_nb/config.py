@@ -81,7 +81,7 @@ class OptimConfig(DataConfig):
     label_smoothing: float = 0.1  # classification only
     clip_grad: float = 1.0        # max gradient norm; 0: off
     ema_decay: float = 0.0        # EMA of the weights (timm ModelEmaV3); 0: off, else the EMA is validated and saved
-    amp: str = "auto"             # 'auto' (bf16 on CUDA, fp32 elsewhere), 'bf16' or 'none'
+    amp: str = "auto"             # 'auto' (CUDA: bf16; CPU: a cached probe picks bf16 and/or channels_last where faster), 'probe', 'bf16' or 'none'
     tta: bool = False             # average the final val/test predictions over the 8 rotations/flips (test also without)
     eval_data: str = ""           # more test sets for the best checkpoint (domain shift), comma-separated name and folder pairs (named_paths), resized to img_size
     prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity (no fine-tuning)
@@ -113,7 +113,7 @@ def _check_config(c):
     def need(ok, msg):
         if not ok: raise ValueError(f"TrainConfig: {msg}")
     need(c.task in TASKS, f"task={c.task!r}: choose one of {TASKS}")
-    need(c.amp in ("auto", "bf16", "none"), f"amp={c.amp!r}: choose 'auto', 'bf16' or 'none'")
+    need(c.amp in ("auto", "probe", "bf16", "none"), f"amp={c.amp!r}: choose 'auto', 'probe', 'bf16' or 'none'")
     need(c.log in ("none", "tensorboard", "wandb"), f"log={c.log!r}: choose 'none', 'tensorboard' or 'wandb'")
     need(c.split in ("random", "column"), f"split={c.split!r}: choose 'random' or 'column'")
     need(0 < c.val_fraction < 1 and 0 <= c.test_fraction < 1 and c.val_fraction + c.test_fraction < 1,

@@ -21,7 +21,8 @@ from .core import device as default_device, seed_everything, derive_seed, save_j
 from .augment import Resize, build_transform
 from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
 from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
-from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta
+from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta, checkpoint_meta
+from .amp import choose_amp, probe_amp, mode_settings
 
 # %% auto #0
 __all__ = ['SELECT', 'make_datasets', 'dist_info', 'Run', 'recalibrate_bn', 'epoch_line', 'say', 'fit']
@@ -83,8 +84,16 @@ def _loss_fn(cfg):
     if cfg.task == "regress": return lambda out, y: F.mse_loss(out.float().reshape(-1), y.float() - REGRESS_CENTER)
     return torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-def _amp_dtype(cfg, dev):
-    return torch.bfloat16 if cfg.amp == "bf16" or (cfg.amp == "auto" and dev.type == "cuda") else None
+def _amp(cfg, dev, world, net, data, num_classes, bs, steps, last) -> dict:
+    "The run's precision and memory format (`amp.choose_amp`): the one its `last` checkpoint trained in when it resumes."
+    if cfg.resume and last.exists() and (saved := checkpoint_meta(last).get("amp")):
+        return dict(saved, reason=f"resumed in the mode it was trained in ({saved['reason']})")
+    def batch():  # the first training batch of the run, read without touching its random numbers
+        with torch.random.fork_rng():
+            xs, ys = zip(*(data["train"][i] for i in range(min(bs, len(data["train"])))))
+        return torch.stack(xs).to(dev), torch.as_tensor(np.asarray(ys)).to(dev)
+    make = lambda: build_model(cfg, num_classes).to(dev)
+    return choose_amp(cfg, dev, world, steps, probe=lambda x, y: probe_amp(make, _loss_fn(cfg), x, y), batch=batch)
 
 # %% ../nbs/06_train.ipynb #4bf407ee
 def _logger(r):
@@ -145,6 +154,8 @@ class Run:
     spe: int                      # optimizer steps per epoch (the last partial batch is dropped)
     loss_fn: Callable             # loss(output, target) of the task
     amp_dtype: torch.dtype | None # autocast dtype (bf16), None for fp32
+    channels_last: bool           # model and inputs in channels_last memory format
+    amp: dict                     # the chosen mode (`fp32`, `bf16`, `fp32+cl`, `bf16+cl`), why, and the probe's measurements
     augment: Callable             # training augmentation, called as augment(x, generator)
     log: Callable = lambda row: None  # sends a history row to TensorBoard or W&B (rank 0)
     trial: Any = None             # the Optuna trial this run reports to, or None
@@ -178,14 +189,17 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     opt = create_optimizer_v2(net, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = torch.utils.data.DistributedSampler(data["train"], world, rank, shuffle=True, seed=cfg.seed)
     spe = max(1, len(sampler) // bs)
+    last = Path(cfg.out_dir)/"checkpoints"/"last.safetensors"
+    amp = _amp(cfg, dev, world, net, data, num_classes, bs, spe * cfg.epochs, last)
+    amp_dtype, channels_last = mode_settings(amp["mode"])
+    if channels_last: net = net.to(memory_format=torch.channels_last)
     sched, _ = create_scheduler_v2(opt, "cosine", num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, min_lr=cfg.min_lr,
                                    warmup_lr=cfg.lr * 0.01, step_on_epochs=False, updates_per_epoch=spe)
     ema = ModelEmaV3(net, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev] if dev.type == "cuda" else None) if world > 1 else net
     r = Run(cfg=cfg, out=Path(cfg.out_dir), rank=rank, world=world, dev=dev, own_pg=own_pg, bs=bs, data=data, classes=classes,
             data_size=data_size, num_classes=num_classes, model=net, net=ddp, opt=opt, sched=sched, ema=ema, sampler=sampler, spe=spe,
-            loss_fn=_loss_fn(cfg), amp_dtype=_amp_dtype(cfg, dev), augment=build_transform(cfg.augment))
-    last = r.out/"checkpoints"/"last.safetensors"
+            loss_fn=_loss_fn(cfg), amp_dtype=amp_dtype, channels_last=channels_last, amp=amp, augment=build_transform(cfg.augment))
     if cfg.resume and last.exists(): _load_last(r, last)
     if rank == 0:
         r.log, r.trial = _logger(r), _trial(cfg)
@@ -210,7 +224,7 @@ def _save_last(r: Run):
     npst = np.random.get_state()
     t["rng.numpy"] = torch.from_numpy(npst[1].astype(np.int64))
     save_checkpoint(r.out/"checkpoints"/"last.safetensors", t, _meta(
-        r, kind="train_state", step=r.step, best=r.best, best_epoch=r.best_epoch, history=r.history, loss_sum=r.loss_sum,
+        r, kind="train_state", amp=r.amp, step=r.step, best=r.best, best_epoch=r.best_epoch, history=r.history, loss_sum=r.loss_sum,
         loss_n=r.loss_n, param_groups=osd["param_groups"], optim_scalars=scalars, rng_python=random.getstate(), rng_numpy=list(npst[2:])))
 
 # %% ../nbs/06_train.ipynb #b0041a9f
@@ -243,6 +257,7 @@ def _train_step(r: Run, x, y, gen=None, augment: bool = True):
     "One optimizer step on a batch: augment, forward (autocast), backward, clip, AdamW, LR schedule, EMA."
     x, y = x.to(r.dev, non_blocking=True), y.to(r.dev, non_blocking=True)
     if augment: x = r.augment(x, gen)
+    if r.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(r.dev.type, dtype=r.amp_dtype, enabled=r.amp_dtype is not None):
         loss = r.loss_fn(r.net(x), y)
     if not torch.isfinite(loss): raise FloatingPointError(f"training loss is {loss.item()} at step {r.step}; lower lr or check the data")
@@ -407,7 +422,8 @@ def _finish(r: Run) -> dict:
     secs = sum(h["seconds"] for h in r.history)
     m |= dict(task=r.cfg.task, model=r.cfg.model, best_epoch=r.best_epoch, epochs_run=len(r.history), steps=r.step, pruned=r.pruned,
               n_params=sum(p.numel() for p in model.parameters()), train_seconds=secs,
-              train_images_per_s=r.step * r.cfg.batch_size / secs if secs else float("nan"), **provenance(r.dev))
+              train_images_per_s=r.step * r.cfg.batch_size / secs if secs else float("nan"),
+              amp_mode=r.amp["mode"], amp_reason=r.amp["reason"], **({"amp_probe": r.amp["modes"]} if "modes" in r.amp else {}), **provenance(r.dev))
     if r.rank == 0:
         _learning_curve(r)
         save_json(m, r.out/"metrics.json")

@@ -15,6 +15,7 @@ from deeplense_nb.train import fit, make_datasets
 from deeplense_nb.benchmark import bench_train_step
 from deeplense_nb.evaluate import evaluate
 from deeplense_nb.data import simulate_dataset
+from deeplense_nb.amp import MODES
 
 TINY = dict(model="test_resnet", epochs=1, batch_size=8, progress=False)
 
@@ -80,7 +81,8 @@ def test_simulates_when_no_data_given(tmp_path):
 
 def test_bench_train_step_reports_a_ratio():
     b = bench_train_step(TrainConfig(model="test_resnet", img_size=32, batch_size=8, progress=False), steps=2, warmup=1)
-    assert list(b.kind) == ["pipeline", "bare"] and b.ratio[0] > 0
+    assert list(b.kind)[:3] == ["pipeline", "bare", "bare fp32"] and b.ratio[0] > 0
+    assert b.kind[3].removeprefix("bare ") in MODES and b.amp_reason[3].startswith("probed")  # fp32 beside the probed mode
 
 
 def test_template_parameters_are_trainconfig():
@@ -143,3 +145,24 @@ def test_sim_set_randomises_the_data_a_run_simulates(sim, tmp_path):
     with pytest.raises(ValueError, match="did you mean 'exposure_scale_range'"): TrainConfig(sim_set="exposure_scale=(1, 2)")
     with pytest.raises(ValueError, match="with data="): TrainConfig(sim_set="noise=false", data=str(tmp_path))
     with pytest.raises(ValueError, match="field=value"): TrainConfig(sim_set="noise")
+
+
+def test_amp_probe_is_recorded_and_a_resumed_run_keeps_its_mode(sim, tmp_path, monkeypatch):
+    "amp='probe' measures the modes and metrics.json says which it chose; a channels_last run trains, and resumes in that mode."
+    monkeypatch.setenv("DEEPLENSE_NB_CACHE", str(tmp_path/"cache"))
+    kw = dict(data=str(sim), val_fraction=0.25, test_fraction=0.25, **TINY)
+    m = fit(TrainConfig(out_dir=str(tmp_path/"probe"), amp="probe", **kw))
+    saved = json.loads((tmp_path/"probe"/"metrics.json").read_text())
+    assert saved["amp_mode"] == m["amp_mode"] in MODES and saved["amp_reason"].startswith("probed")
+    assert set(saved["amp_probe"]) == set(MODES) and saved["amp_probe"]["fp32"]["speedup"] == 1.0
+    assert json.loads((tmp_path/"cache"/"amp_probe.json").read_text()), "the probe is cached"
+    assert fit(TrainConfig(out_dir=str(tmp_path/"short"), **kw))["amp_mode"] == "fp32"  # 'auto': a short run is not probed
+
+    import deeplense_nb.train as train
+    monkeypatch.setattr(train, "choose_amp", lambda *a, **k: dict(mode="fp32+cl", reason="forced by the test"))
+    two = dict(kw, epochs=2)
+    m = fit(TrainConfig(out_dir=str(tmp_path/"cl"), max_steps=2, **two))  # stops after 2 steps, then resumes
+    assert m["amp_mode"] == "fp32+cl"
+    monkeypatch.setattr(train, "choose_amp", lambda *a, **k: dict(mode="fp32", reason="a new probe"))
+    m2 = fit(TrainConfig(out_dir=str(tmp_path/"cl"), resume=True, **two))
+    assert m2["amp_mode"] == "fp32+cl" and m2["amp_reason"].startswith("resumed") and m2["steps"] > m["steps"]
