@@ -258,9 +258,10 @@ def bench_train_step(cfg: TrainConfig | None = None, # config to benchmark (mode
         setup = lambda **kw: _setup(cfg.replace(out_dir=str(Path(d)/"run"), resume=False, epochs=1, **kw), dict(train=ds, val=ds))
         r = setup()
         rows = [_bench_steps(r, "pipeline", steps, warmup), _bench_steps(r, "bare", steps, warmup)]
-        if amp:
-            fp32, probed = setup(amp="none"), setup(amp="probe")
-            rows += [_bench_steps(fp32, "bare", steps, warmup) | dict(kind="bare fp32", amp_reason="amp='none'"),
+        if amp:  # the bare fp32 steps: those above when the config trains in fp32, else timed again in fp32
+            fp32 = rows[1] if r.amp["mode"] == "fp32" else _bench_steps(setup(amp="none"), "bare", steps, warmup)
+            probed = setup(amp="probe")
+            rows += [fp32 | dict(kind="bare fp32", amp_reason=r.amp["reason"] if fp32 is rows[1] else "amp='none'"),
                      _bench_steps(probed, "bare", steps, warmup) | dict(kind=f"bare {probed.amp['mode']}", amp_reason=probed.amp["reason"])]
     df = pd.DataFrame(rows)
     ratio = df.images_per_s[0] / df.images_per_s[1]

@@ -84,10 +84,10 @@ def _loss_fn(cfg):
     if cfg.task == "regress": return lambda out, y: F.mse_loss(out.float().reshape(-1), y.float() - REGRESS_CENTER)
     return torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-def _amp(cfg, dev, world, net, data, num_classes, bs, steps, last) -> dict:
+def _amp(cfg, dev, world, data, num_classes, bs, steps, last) -> dict:
     "The run's precision and memory format (`amp.choose_amp`): the one its `last` checkpoint trained in when it resumes."
     if cfg.resume and last.exists() and (saved := checkpoint_meta(last).get("amp")):
-        return dict(saved, reason=f"resumed in the mode it was trained in ({saved['reason']})")
+        return saved if saved["reason"].startswith("resumed") else dict(saved, reason=f"resumed in the mode it was trained in ({saved['reason']})")
     def batch():  # the first training batch of the run, read without touching its random numbers
         with torch.random.fork_rng():
             xs, ys = zip(*(data["train"][i] for i in range(min(bs, len(data["train"])))))
@@ -153,8 +153,6 @@ class Run:
     sampler: Any                  # DistributedSampler: the seeded order of the training split, this rank's share
     spe: int                      # optimizer steps per epoch (the last partial batch is dropped)
     loss_fn: Callable             # loss(output, target) of the task
-    amp_dtype: torch.dtype | None # autocast dtype (bf16), None for fp32
-    channels_last: bool           # model and inputs in channels_last memory format
     amp: dict                     # the chosen mode (`fp32`, `bf16`, `fp32+cl`, `bf16+cl`), why, and the probe's measurements
     augment: Callable             # training augmentation, called as augment(x, generator)
     log: Callable = lambda row: None  # sends a history row to TensorBoard or W&B (rank 0)
@@ -167,6 +165,11 @@ class Run:
     loss_n: int = 0               # steps in that sum
     pruned: bool = False          # Optuna pruned the trial
     stop: bool = False            # leave the loop after this step (max_steps reached or pruned)
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None: return mode_settings(self.amp["mode"])[0]  # autocast dtype (bf16), None for fp32
+    @property
+    def channels_last(self) -> bool: return mode_settings(self.amp["mode"])[1]  # model and inputs in channels_last memory format
 
 # %% ../nbs/06_train.ipynb #82af25e6
 def _data_size(ds) -> int:
@@ -190,16 +193,15 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     sampler = torch.utils.data.DistributedSampler(data["train"], world, rank, shuffle=True, seed=cfg.seed)
     spe = max(1, len(sampler) // bs)
     last = Path(cfg.out_dir)/"checkpoints"/"last.safetensors"
-    amp = _amp(cfg, dev, world, net, data, num_classes, bs, spe * cfg.epochs, last)
-    amp_dtype, channels_last = mode_settings(amp["mode"])
-    if channels_last: net = net.to(memory_format=torch.channels_last)
+    amp = _amp(cfg, dev, world, data, num_classes, bs, spe * cfg.epochs, last)
+    if mode_settings(amp["mode"])[1]: net = net.to(memory_format=torch.channels_last)
     sched, _ = create_scheduler_v2(opt, "cosine", num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, min_lr=cfg.min_lr,
                                    warmup_lr=cfg.lr * 0.01, step_on_epochs=False, updates_per_epoch=spe)
     ema = ModelEmaV3(net, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev] if dev.type == "cuda" else None) if world > 1 else net
     r = Run(cfg=cfg, out=Path(cfg.out_dir), rank=rank, world=world, dev=dev, own_pg=own_pg, bs=bs, data=data, classes=classes,
             data_size=data_size, num_classes=num_classes, model=net, net=ddp, opt=opt, sched=sched, ema=ema, sampler=sampler, spe=spe,
-            loss_fn=_loss_fn(cfg), amp_dtype=amp_dtype, channels_last=channels_last, amp=amp, augment=build_transform(cfg.augment))
+            loss_fn=_loss_fn(cfg), amp=amp, augment=build_transform(cfg.augment))
     if cfg.resume and last.exists(): _load_last(r, last)
     if rank == 0:
         r.log, r.trial = _logger(r), _trial(cfg)
