@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #e330ba7c
 from __future__ import annotations
-import bisect, dataclasses, json, os, re, shutil, tempfile, time
+import bisect, collections.abc, dataclasses, json, os, re, shutil, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,7 +16,8 @@ from .simulate import get_config, simulate_batch
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'open_images', 'DatasetWriter', 'write_dataset',
            'check_output_folder', 'standard_labels', 'ConcatImages', 'LensData', 'open_dataset', 'simulate_dataset',
-           'normalize_image', 'task_targets', 'LensDataset', 'split_indices', 'bench_read']
+           'normalize_image', 'task_targets', 'LensBatch', 'collate', 'loader', 'LensDataset', 'split_indices',
+           'bench_read']
 
 # %% ../nbs/02_data.ipynb #475b2a1c
 FORMAT_VERSION = 1
@@ -260,7 +261,13 @@ def normalize_image(x, mode: str = "minmax"): # tensor or array (..., C, H, W); 
     "Normalise each image: 'minmax' to [0, 1], 'standard' to zero mean / unit std, 'asinh' (faint light lifted) to at most 1, or 'none'; flat images -> 0."
     if mode not in NORMALIZE_MODES: raise ValueError(f"normalize={mode!r}: choose one of {NORMALIZE_MODES}")
     if mode == "none": return x
-    t = torch.as_tensor(x); dims = tuple(range(max(t.ndim - 3, 0), t.ndim)); y = t.double()
+    t = torch.as_tensor(x); dims = tuple(range(max(t.ndim - 3, 0), t.ndim))
+    if mode == "minmax" and t.dtype == torch.float32 and t.numel():  # fast path, the same bytes as the general one below
+        lo = t.amin(dims, keepdim=True).double(); scale = t.amax(dims, keepdim=True).double() - lo
+        if bool((torch.isfinite(scale) & (scale > 0)).all()):  # no flat, NaN or inf image: (x - lo) / scale in float64
+            y = torch.sub(t, lo).div_(scale).float()
+            return y if torch.is_tensor(x) else y.numpy()
+    y = t.double()
     if mode == "asinh": y = _asinh_stretch(y, dims)
     if mode in ("minmax", "asinh"):
         lo, hi = y.amin(dims, keepdim=True), y.amax(dims, keepdim=True); shift, scale = lo, hi - lo
@@ -283,6 +290,24 @@ def task_targets(labels: pd.DataFrame, idx, task: str) -> tuple: # label table, 
     return idx[keep], torch.tensor(lab["log10_axion_mass"].to_numpy(np.float32)[keep])
 
 # %% ../nbs/02_data.ipynb #f5fb26e2
+class LensBatch(collections.abc.Sequence):
+    "The samples `LensDataset.__getitems__` returns: a sequence of (x, y) made on demand from the stacked `x` and `y`."
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i):
+        if isinstance(i, slice): return [self[j] for j in range(*i.indices(len(self)))]
+        return self.x[i], self.y[i]
+
+def collate(samples):
+    "`default_collate`, except that an untouched `LensBatch` comes out as its own stacked (x, y), with no second copy."
+    if isinstance(samples, LensBatch): return samples.x, samples.y
+    return torch.utils.data.default_collate(samples)
+
+def loader(dataset, **kw) -> torch.utils.data.DataLoader:
+    "A `DataLoader` over `dataset` with `collate`: a `LensDataset` batch is one sorted memmap read and one normalisation."
+    return torch.utils.data.DataLoader(dataset, collate_fn=collate, **kw)
+
 class LensDataset(torch.utils.data.Dataset):
     "Images (1,H,W) float32 and targets for `task` from a dataset folder, normalised per image."
     def __init__(self, data, indices=None, # LensData or a path; rows to use (default: all)
@@ -302,11 +327,11 @@ class LensDataset(torch.utils.data.Dataset):
         x = normalize_image(torch.from_numpy(np.array(self.data.images[self.indices[i]], dtype=np.float32)), self.normalize)
         return (self.transform(x) if self.transform else x), self.targets[i]
     def __getitems__(self, idx):
-        "A batch of samples from one sorted memmap read (a `DataLoader` calls this with a batch of indices)."
-        j = self.indices[np.asarray(idx, dtype=np.int64)]; o = np.argsort(j, kind="stable")
-        x = np.empty((len(j), *self.data.images.shape[1:]), np.float32); x[o] = self.data.images[j[o]]
-        x = normalize_image(torch.from_numpy(x), self.normalize)
-        return [((self.transform(xi) if self.transform else xi), self.targets[i]) for xi, i in zip(x, idx)]
+        "A batch from one memmap read and one normalisation of the whole batch (a `DataLoader` calls this with a batch of indices)."
+        i = np.asarray(idx, dtype=np.int64)  # page-cache reads cost the same in any order, so no sort (and no second copy)
+        x = normalize_image(torch.from_numpy(np.asarray(self.data.images[self.indices[i]], dtype=np.float32)), self.normalize)
+        if self.transform: x = torch.stack([self.transform(xi) for xi in x])
+        return LensBatch(x, self.targets[torch.from_numpy(i)])
 
 # %% ../nbs/02_data.ipynb #38fe7aae
 def split_indices(labels_or_n, seed: int = 0, # a label table / LensData / label array, or a count
@@ -335,7 +360,7 @@ def split_indices(labels_or_n, seed: int = 0, # a label table / LensData / label
 # %% ../nbs/02_data.ipynb #18aa9d2e
 def bench_read(n: int = 4000, size: int = 64, batch_size: int = 64, # images, image side, images per batch
                repeat: int = 2, seed: int = 0, progress: bool = True, root=None) -> pd.DataFrame: # root: temp folder parent
-    "Images/s reading the memmapped format vs one .npy file per image (same data, same shuffled order)."
+    "Images/s reading the memmapped format, and a training `DataLoader` over it, vs one .npy file per image (same data, same shuffled order)."
     load = warn_if_busy("bench read")
     x = np.random.default_rng(seed).random((n, 1, size, size), dtype=np.float32)
     with tempfile.TemporaryDirectory(dir=root) as d:
@@ -347,14 +372,18 @@ def bench_read(n: int = 4000, size: int = 64, batch_size: int = 64, # images, im
         ways = {"per-file np.load": lambda b: np.stack([np.load(files[i])[None] for i in b]),
                 "memmap, per item": lambda b: np.stack([np.array(mm[i]) for i in b]),
                 "memmap, per batch": lambda b: mm[np.sort(b)],
-                "LensDataset batch": lambda b: torch.stack([t[0] for t in lds.__getitems__(b)]).numpy()}
-        lds = LensDataset(open_dataset(d/"ds"), normalize="none")
+                "DataLoader (LensDataset)": "none", "DataLoader, minmax-normalised": "minmax"}
         rows = []
         for name, read in ways.items():
             for rep in range(repeat):  # best of `repeat`: the first pass also pays for cold pages
-                t0 = time.perf_counter(); got = [read(b) for b in tqdm(batches, desc=name, disable=not progress)]
+                t0 = time.perf_counter()
+                if isinstance(read, str):  # what training runs: a DataLoader over batches of indices, through `collate`
+                    dl = loader(LensDataset(open_dataset(d/"ds"), normalize=read), batch_sampler=[b.tolist() for b in batches])
+                    got = [xb.numpy() for xb, _ in tqdm(dl, desc=name, disable=not progress)]
+                else: got = [read(b) for b in tqdm(batches, desc=name, disable=not progress)]
                 dt = time.perf_counter() - t0 if rep == 0 else min(dt, time.perf_counter() - t0)
-            assert np.array_equal(np.concatenate(got), x[np.concatenate([np.sort(b) for b in batches])] if name == "memmap, per batch" else x[order])
+            want = x[np.concatenate([np.sort(b) for b in batches])] if name == "memmap, per batch" else x[order]
+            assert np.array_equal(np.concatenate(got), normalize_image(want) if read == "minmax" else want)
             rows.append(dict(method=name, images=n, seconds=dt, images_per_s=n / dt, speedup=n / dt / rows[0]["images_per_s"] if rows else 1.0,
                              repeats=repeat, load1=load["load1"], busy_cores_before=load["busy_cores"], threads=load["threads"]))
     df = pd.DataFrame(rows)

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score, roc_curve, confusion_matrix
 from tqdm.auto import tqdm
 from .core import CLASSES, device as default_device
 from .augment import tta_d4
+from .data import loader
 
 # %% auto #0
 __all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader', 'plot_roc',
@@ -132,7 +133,7 @@ def evaluate(model, dataset, task: str = "classify", classes=CLASSES, # model, D
              batch_size: int = 256, device=None, tta: bool = False, amp_dtype=None, # amp_dtype e.g. torch.bfloat16
              out_dir=None, prefix: str = "test", num_workers: int = 0, progress: bool = False) -> dict:
     "Metrics of `model` on `dataset` with keys `<prefix>_<metric>`; figures and predictions go to `out_dir` if given."
-    dl = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    dl = loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                      generator=torch.Generator().manual_seed(0))  # own generator: leaves the global RNG alone
     out, y = predict_loader(model, dl, task, device, tta, amp_dtype, progress)
     m = regression_metrics(out, y) if task == "regress" else lens_metrics(out, y, classes, probs=True)

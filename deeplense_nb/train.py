@@ -19,6 +19,7 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from .core import device as default_device, seed_everything, derive_seed, save_json, provenance
 from .augment import Resize, build_transform
+from .data import loader
 from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
 from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta, checkpoint_meta
@@ -279,7 +280,7 @@ def _epoch_loader(r: Run, epoch: int):
     order = list(r.sampler)
     start = r.step - epoch * r.spe
     batches = [order[i * r.bs:(i + 1) * r.bs] for i in range(start, r.spe)]
-    return start, torch.utils.data.DataLoader(r.data["train"], batch_sampler=batches, num_workers=r.cfg.num_workers,
+    return start, loader(r.data["train"], batch_sampler=batches, num_workers=r.cfg.num_workers,
                                               pin_memory=r.dev.type == "cuda", generator=torch.Generator().manual_seed(r.cfg.seed))
 
 def _train(r: Run):
@@ -315,7 +316,7 @@ def _eval_model(r: Run): return r.ema.module if r.ema is not None else r.model
 
 def _validate(r: Run) -> dict:
     "Validation loss and metrics of the evaluated model (every rank computes them on the whole val split)."
-    dl = torch.utils.data.DataLoader(r.data["val"], batch_size=max(r.bs, 64), generator=torch.Generator().manual_seed(0))
+    dl = loader(r.data["val"], batch_size=max(r.bs, 64), generator=torch.Generator().manual_seed(0))
     out, y = predict_loader(_eval_model(r), dl, r.cfg.task, r.dev, amp_dtype=r.amp_dtype)
     if r.cfg.task == "regress": return dict(loss=float(F.mse_loss(out, y.float())), **regression_metrics(out, y))
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
@@ -340,7 +341,7 @@ def _recalibrate(r: Run):
     "Precise BN for the evaluated model: `bn_recal` fixed batches of the training split, unaugmented (the same on every rank)."
     n = min(len(r.data["train"]), r.cfg.bn_recal * r.bs)
     idx = torch.randperm(len(r.data["train"]), generator=torch.Generator().manual_seed(derive_seed(r.cfg.seed, "bn_recal")))[:n].tolist()
-    dl = torch.utils.data.DataLoader(r.data["train"], batch_sampler=[idx[i:i + r.bs] for i in range(0, n, r.bs)])
+    dl = loader(r.data["train"], batch_sampler=[idx[i:i + r.bs] for i in range(0, n, r.bs)])
     recalibrate_bn(_eval_model(r), (x for x, _ in dl), r.dev)
 
 # %% ../nbs/06_train.ipynb #d99f81d7
