@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['MODES', 'MIN_PROBE_STEPS', 'mode_settings', 'probe_amp', 'cache_file', 'probe_key', 'cached_probe', 'choose_amp']
+__all__ = ['MODES', 'MIN_PROBE_STEPS', 'mode_settings', 'probe_amp', 'cache_file', 'cpu_name', 'probe_key', 'cached_probe',
+           'choose_amp']
 
 # %% ../nbs/06c_amp.ipynb #19fcf979
 MODES = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # cl: channels_last memory format (4-D activations, NHWC)
@@ -78,13 +79,13 @@ def cache_file() -> Path:
     root = os.environ.get("DEEPLENSE_NB_CACHE") or Path.home()/".cache"/"deeplense_nb"
     return Path(root)/"amp_probe.json"
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 def probe_key(cfg, x) -> str:
     "The cache key of a probe: CPU, torch version, threads, model, its arguments, task and the batch's shape."
-    return "|".join(map(str, (_cpu_name(), torch.__version__, torch.get_num_threads(), cfg.model, cfg.model_args, cfg.task, tuple(x.shape))))
+    return "|".join(map(str, (cpu_name(), torch.__version__, torch.get_num_threads(), cfg.model, cfg.model_args, cfg.task, tuple(x.shape))))
 
 def _read_cache(f: Path) -> dict:
     try: return json.loads(f.read_text())

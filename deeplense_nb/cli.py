@@ -9,8 +9,9 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['EXTRAS', 'shipped', 'run_notebook', 'cmd_simulate', 'sim_overrides', 'cmd_import', 'cmd_import_fits', 'cmd_eda',
-           'cmd_bench', 'train_params', 'param_table', 'cmd_train', 'print_metrics', 'cmd_predict', 'cmd_quickstart',
-           'cmd_study', 'cmd_robustness', 'build_parser', 'cli_words', 'missing_extra', 'main']
+           'parse_threads', 'write_bench', 'cmd_bench', 'train_params', 'param_table', 'cmd_train', 'print_metrics',
+           'cmd_predict', 'cmd_quickstart', 'cmd_study', 'cmd_robustness', 'build_parser', 'cli_words', 'missing_extra',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #3a75e921
 def shipped(rel: str) -> Path:
@@ -82,17 +83,51 @@ def cmd_eda(a):
     print(f"EDA notebook: {nb}\nfigures:      {out/'figures'}")
 
 # %% ../nbs/11_cli.ipynb #235aff2b
-def cmd_bench(a):
-    "Benchmarks that print ratios measured side by side in one run."
-    if a.what == "simulate":
+def parse_threads(spec: str) -> list[int]:
+    "'1,2' -> [1, 2]; '' -> [the threads torch uses now]."
+    import torch
+    try: threads = [int(t) for t in str(spec).split(",") if t.strip()] or [torch.get_num_threads()]
+    except ValueError: raise ValueError(f"--threads {spec!r}: give comma-separated whole numbers, e.g. 1,2") from None
+    if min(threads) < 1: raise ValueError(f"--threads {spec!r}: every count must be >= 1")
+    return threads
+
+def _bench_fn(what: str, config: str, device):
+    if what == "simulate":
         from deeplense_nb.simulate import bench_simulate
-        bench_simulate(a.config, device=a.device)
-    elif a.what == "read":
+        return lambda: bench_simulate(config, device=device)
+    if what == "read":
         from deeplense_nb.data import bench_read
-        bench_read()
-    elif a.what == "train":
-        from deeplense_nb.benchmark import bench_train_step
-        bench_train_step()
+        return bench_read
+    from deeplense_nb.benchmark import bench_train_step
+    return bench_train_step
+
+def write_bench(what: str, # simulate | read | train
+                config: str, # simulator config (simulate)
+                device, # cpu | cuda | mps | None
+                out, # folder for <name>.csv and <name>_provenance.json
+                threads: list[int]) -> Path:
+    "Run one of the small benchmarks at each thread count, one after another, and write its rows with provenance."
+    import pandas as pd, torch
+    from deeplense_nb.amp import cpu_name
+    from deeplense_nb.core import provenance, save_json
+    fn, before, frames = _bench_fn(what, config, device), torch.get_num_threads(), []
+    try:
+        for t in threads:
+            torch.set_num_threads(t)
+            print(f"-- {t} thread{'s' if t > 1 else ''}", flush=True)
+            frames.append(fn().assign(threads=t))
+    finally: torch.set_num_threads(before)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    name = f"simulate_{config}" if what == "simulate" else what
+    pd.concat(frames).to_csv(out/f"{name}.csv", index=False, float_format="%.6g")
+    save_json(dict(provenance(device), cpu=cpu_name(), threads=threads, command=f"deeplense-nb bench {what}"), out/f"{name}_provenance.json")
+    print(f"wrote {out/name}.csv")
+    return out/f"{name}.csv"
+
+def cmd_bench(a):
+    "Benchmarks that print ratios measured side by side in one run; simulate, read and train also write a CSV and its provenance to `--out`."
+    if a.what in ("simulate", "read", "train"):
+        write_bench(a.what, a.config, a.device, a.out, parse_threads(a.threads))
     elif a.what == "models":
         from deeplense_nb.benchmark import bench_models
         bench_models(device=a.device, out=a.out)
@@ -252,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("what", choices=["simulate", "read", "train", "models", "learn"], help="what to measure")
     s.add_argument("--config", default="model_ii", help="bench simulate: simulator config")
     s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
-    s.add_argument("--out", default="results/benchmarks", help="bench models / learn: output folder")
+    s.add_argument("--out", default="results/benchmarks", help="output folder of the CSV, provenance and figures")
+    s.add_argument("--threads", default="", help="bench simulate / read / train: comma-separated torch thread counts, run one after another (default: as now)")
     s.add_argument("--models", default="vit_model_ii,hybrid_model_ii,cnn_model_ii,resnet18", help="bench learn: comma-separated recipe or model names")
     s.add_argument("--budget-min", type=float, default=10., help="bench learn: training minutes per model")
     s.add_argument("--runs", default="runs/bench_learn", help="bench learn: folder of the training runs")

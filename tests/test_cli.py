@@ -69,3 +69,15 @@ def test_train_then_predict_npy_and_fits(tmp_path):
     p = pd.read_csv(tmp_path / "preds.csv", keep_default_na=False)
     assert list(p.path.map(lambda s: Path(s).name)) == ["a.npy", "b.fits"]
     assert np.allclose(p[["p_axion", "p_cdm", "p_no_sub"]].sum(1), 1, atol=1e-5) and (p.error == "").all()
+
+
+def test_bench_read_writes_its_rows_and_provenance(tmp_path):
+    cli("bench", "read", "--threads", "1", "--out", tmp_path)
+    df = pd.read_csv(tmp_path / "read.csv")
+    assert df.method[0] == "per-file np.load" and "DataLoader (LensDataset)" in set(df.method) and (df.threads == 1).all()
+    assert (df.speedup[1:] > 1).all()  # every memmapped way beats one np.load per image
+    import json
+    prov = json.loads((tmp_path / "read_provenance.json").read_text())
+    assert prov["threads"] == [1] and prov["git_commit"] and prov["cpu"]
+    r = cli("bench", "read", "--threads", "0", "--out", tmp_path, check=False)
+    assert r.returncode != 0 and "--threads" in r.stderr
