@@ -22,7 +22,7 @@ from .augment import Resize, build_transform
 from .data import loader
 from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
 from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
-from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, run_meta, checkpoint_meta
+from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta
 from .amp import choose_amp, probe_amp, mode_settings
 
 # %% auto #0
@@ -188,8 +188,9 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     data_size = _data_size(data["train"])
     if not cfg.img_size: cfg = cfg.replace(img_size=data_size)
     num_classes, bs = len(classes) or 1, cfg.batch_size // world
-    net = (model if model is not None else build_model(cfg, num_classes)).to(dev)
-    if cfg.init and model is None: init_weights(net, cfg.init, cfg)  # a resumed run then overwrites them from `last`
+    timm_init = bool(cfg.init) and model is None and is_timm_checkpoint(cfg.init)  # built with its weights: one model, not two
+    net = (model if model is not None else build_model(cfg, num_classes, **(dict(pretrained_file=cfg.init) if timm_init else {}))).to(dev)
+    if cfg.init and model is None and not timm_init: init_weights(net, cfg.init, cfg)  # a resumed run then overwrites them from `last`
     opt = create_optimizer_v2(net, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = torch.utils.data.DistributedSampler(data["train"], world, rank, shuffle=True, seed=cfg.seed)
     spe = max(1, len(sampler) // bs)

@@ -61,6 +61,18 @@ class _MissingKeys(logging.Handler):
         msg = record.getMessage()
         if msg.startswith("Missing keys ("): self.keys += msg[len("Missing keys ("):msg.index(")")].split(", ")
 
+def _create_from_file(build, name: str, path) -> nn.Module:
+    "`build()` while listening to timm's loader for missing keys (a file of another architecture is refused)."
+    log, seen = logging.getLogger("timm.models._builder"), _MissingKeys()
+    level = log.level; log.addHandler(seen); log.setLevel(logging.INFO)
+    try: m = build()
+    except (RuntimeError, KeyError) as e:   # timm's loader or the model's checkpoint filter met keys or shapes of another model
+        raise ValueError(f"pretrained_file={str(path)!r} does not fit {name}: {type(e).__name__} {str(e).splitlines()[0]} "
+                         f"(the file must be a checkpoint of the same timm architecture)") from e
+    finally: log.removeHandler(seen); log.setLevel(level)
+    _check_loaded(m, name, path, seen.keys)
+    return m
+
 def _check_loaded(m: nn.Module, name: str, path, missing: list[str]):
     "Raise when weights other than the classifier were not in the file: a checkpoint of another architecture."
     heads = (m.pretrained_cfg or {}).get("classifier") or ()
@@ -81,15 +93,9 @@ def create(name: str, in_chans: int = 1, img_size=64, num_classes: int = 3,  # n
         raise ValueError(f"unknown model {name!r}: pick one of list_lens_models() or a timm name (timm.list_models('*vit*'))")
     args = dict(pretrained=False, in_chans=in_chans, num_classes=num_classes, **kw)
     if pretrained_file is not None: args |= _pretrained_file_args(name, pretrained_file)
-    log, seen = logging.getLogger("timm.models._builder"), _MissingKeys()
-    level = log.level; log.addHandler(seen); log.setLevel(logging.INFO)
-    try: m = timm.create_model(name, img_size=img_size, **args) if name.startswith("lens_") else _create_timm(name, img_size, **args)
-    except (RuntimeError, KeyError) as e:   # timm's loader or the model's checkpoint filter met keys or shapes of another model
-        if pretrained_file is None: raise
-        raise ValueError(f"pretrained_file={str(pretrained_file)!r} does not fit {name}: {type(e).__name__} {str(e).splitlines()[0]} "
-                         f"(the file must be a checkpoint of the same timm architecture)") from e
-    finally: log.removeHandler(seen); log.setLevel(level)
-    if pretrained_file is not None: _check_loaded(m, name, pretrained_file, seen.keys)
+    build = lambda: timm.create_model(name, img_size=img_size, **args) if name.startswith("lens_") else _create_timm(name, img_size, **args)
+    if pretrained_file is None: m = build()
+    else: m = _create_from_file(build, name, pretrained_file)
     cfg = dict(getattr(m, "pretrained_cfg", None) or {})
     m.pretrained_cfg = dict(cfg, input_size=(in_chans, *pair(img_size)), num_classes=num_classes,
                             mean=(0.,) * in_chans, std=(1.,) * in_chans)  # images arrive normalised by deeplense_nb.data
