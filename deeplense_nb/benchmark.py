@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import device as get_device, provenance, save_json, warn_if_busy
-from .models import create, list_lens_models, count_params, flops_per_image
+from .models import create, list_lens_models
+from .models.measure import count_params, flops_per_image
 from .config import TrainConfig
 from .train import _setup, _epoch_loader, _train_step
 

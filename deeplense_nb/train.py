@@ -400,7 +400,7 @@ def say(line: str):
 def _extra_tests(r: Run, model, kw) -> dict:
     "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities`."
     from deeplense_nb.data import LensDataset
-    from deeplense_nb.models import prune_global
+    from deeplense_nb.models.measure import prune_global
     cfg, m, kw = r.cfg, {}, dict(kw, out_dir=None)
     if cfg.tta and "test" in r.data: m |= evaluate(model, r.data["test"], prefix="test_no_tta", **dict(kw, tta=False))
     for name, path in named_paths(cfg.eval_data).items():

@@ -36,7 +36,8 @@ def test_numbers_positive_finite(table):
     assert ((df.train_mfu > 0) & (df.train_mfu < 1.5)).all(), df.train_mfu.tolist()
     assert ((df.infer_mfu > 0) & (df.infer_mfu < 1.5)).all(), df.infer_mfu.tolist()
     # the params/FLOPs come from the model zoo's own counters
-    from deeplense_nb.models import count_params, create
+    from deeplense_nb.models import create
+    from deeplense_nb.models.measure import count_params
     assert df[df.model == "lens_cnn_tiny"].params.iloc[0] == count_params(create("lens_cnn_tiny"))
     # training needs at least the gradients + AdamW state on top of inference
     assert (df.train_peak_MB > df.infer_peak_MB).all()

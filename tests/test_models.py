@@ -9,7 +9,8 @@ import torch
 import timm
 
 from deeplense_nb.layers import POS_EMBEDS, sincos_2d
-from deeplense_nb.models import create, list_lens_models, prune_global, count_params
+from deeplense_nb.models import create, list_lens_models
+from deeplense_nb.models.measure import prune_global, count_params
 from deeplense_nb.models.transformer import LensTransformer
 
 NAMES = list_lens_models()

@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/scripts/execute_nbs.py nbs/01_simulate.ipynb nbs/explore/eda.ipynb   # some
     .venv/bin/python docs/scripts/execute_nbs.py                                             # every notebook
-    .venv/bin/python docs/scripts/execute_nbs.py --slow nbs/05_models.ipynb                  # also `#| slow` cells
+    .venv/bin/python docs/scripts/execute_nbs.py --slow nbs/05e_models_measure.ipynb                 # also `#| slow` cells
 
 Cells marked `#| eval: false` are not run (their old outputs, if any, are kept); `#| slow` / `#| gpu` cells keep their
 previously committed outputs unless --slow / --gpu is given. Library notebooks run with cwd = nbs/ (as in the tests);
