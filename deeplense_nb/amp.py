@@ -33,8 +33,12 @@ def _wall_timer(mode, step):
     return out, time.perf_counter() - t
 
 def probe_amp(make_model, # a function of no arguments returning a fresh model on the batch's device
-              loss_fn, x, y, # the run's loss and one batch of its input size
-              modes=MODES, steps: int = 3, warmup: int = 1, # timed and untimed steps per mode
+              loss_fn, # the run's loss
+              x, # one batch of inputs, of the run's input size
+              y, # the batch's targets
+              modes=MODES, # the modes to time
+              steps: int = 3, # timed steps per mode
+              warmup: int = 1, # untimed steps per mode, before the timed ones
               tolerance: float = 0.02, # largest relative difference of the mean loss from fp32's that is accepted
               min_speedup: float = 1.1, # a mode must be at least this many times as fast as fp32 to be chosen
               timer=None) -> dict: # timer(mode, step) -> (step's result, seconds); default: the wall clock around step()
@@ -103,7 +107,10 @@ def cached_probe(cfg, batch, probe, refresh: bool = False) -> dict:
     return res
 
 # %% ../nbs/06c_amp.ipynb #0a56e531
-def choose_amp(cfg, dev: torch.device, world: int = 1, steps: int = 0, # the run's config and device, processes, optimizer steps in all
+def choose_amp(cfg, # the run's config
+               dev: torch.device, # its device
+               world: int = 1, # number of processes
+               steps: int = 0, # optimizer steps in all
                probe=None, # probe(x, y) -> probe_amp's result for this run's model and loss on that batch
                batch=None) -> dict: # batch() -> (x, y), one batch of the run's input (read only when a probe is needed)
     "The run's mode (`fp32`, `bf16`, `fp32+cl`, `bf16+cl`) and why, from `cfg.amp`, the device, and on a CPU a probe."

@@ -92,7 +92,8 @@ def is_timm_checkpoint(source) -> bool:
     if p.suffix != ".safetensors": return False
     with safe_open(str(p), framework="pt") as f: return "deeplense_nb" not in (f.metadata() or {})
 
-def init_weights(model: torch.nn.Module, source, # shipped model name, run folder, .safetensors file or timm checkpoint
+def init_weights(model: torch.nn.Module, # the model to load the weights into
+                 source, # shipped model name, run folder, .safetensors file or timm checkpoint
                  cfg: TrainConfig | None = None) -> dict: # the run's config: needed for a timm checkpoint (rebuilt through models.create)
     "Load the weights of `source` into `model`; returns its metadata."
     if is_timm_checkpoint(source):

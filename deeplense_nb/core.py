@@ -189,7 +189,9 @@ def package_path(rel) -> Path:
     return Path(str(files("deeplense_nb")/"assets"/rel))  # zip_safe=False: a real folder
 
 # %% ../nbs/00_core.ipynb #ed585501
-def check_keys(given, known, where: str, # the names given; the names allowed; who is asking, e.g. 'TrainConfig'
+def check_keys(given, # the names given
+               known, # the names allowed
+               where: str, # who is asking, e.g. 'TrainConfig'
                what: str = "key", # what the names are, for the message
                exc=KeyError, show_known: bool = True):
     "Raise `exc` naming every entry of `given` not in `known`, the closest known name for each and (`show_known`) the known names."

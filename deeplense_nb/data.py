@@ -23,7 +23,9 @@ __all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'open_
 FORMAT_VERSION = 1
 LABEL_COLUMNS = ("index", "label", "label_id", "axion_mass", "log10_axion_mass", "seed")
 
-def open_images(path, shape: tuple, resume: bool = False) -> np.memmap: # images.npy, (N,1,H,W), reopen if present
+def open_images(path, # images.npy
+                shape: tuple, # (N,1,H,W)
+                resume: bool = False) -> np.memmap: # reopen if present
     "A writable float32 memmap `images.npy` of `shape`: a new file, or (resume) the existing one after a shape check."
     path = Path(path)
     if not (resume and path.exists()): return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=tuple(shape))
@@ -45,7 +47,9 @@ class DatasetWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         if not (resume and (self.out/"images.npy").exists()): _check_room(self.out, self.n, self.hw)
         self.images = open_images(self.out/"images.npy", (self.n, 1, *self.hw), resume)
-    def write(self, start: int, images): # first row, array (B,1,H,W) or (B,H,W)
+    def write(self,
+              start: int, # first row
+              images): # array (B,1,H,W) or (B,H,W)
         "Write a block of images starting at row `start`."
         images = np.asarray(images, dtype=np.float32)
         self.images[start:start + len(images)] = images.reshape(len(images), 1, *self.hw)
@@ -79,7 +83,9 @@ def _prod(xs) -> int: return int(np.prod([int(x) for x in xs], dtype=object))
 
 _OURS = re.compile(r"images\.npy|labels\.csv|meta\.json|progress\.json|_chunks|part-\d{5}|\w+\.tmp")
 
-def check_output_folder(out, overwrite: bool = False, resumable: bool = False) -> Path: # new/empty, or overwrite=True; resumable: our own files are fine
+def check_output_folder(out, # the output folder: new or empty, unless overwrite=True
+                        overwrite: bool = False, # accept a non-empty folder
+                        resumable: bool = False) -> Path: # files this package writes are fine
     "Refuse an output that is not a folder, or a non-empty folder (with `resumable`: one holding files this package did not write)."
     out = Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"output {out} exists and is not a folder; choose a folder")
@@ -155,7 +161,8 @@ def _open_folder(path: Path, verify: bool):
     return images, labels, meta
 
 # %% ../nbs/02_data.ipynb #e48de49f
-def open_dataset(path, verify: bool = False) -> LensData: # a dataset folder or a folder of part-*/ shards; check sha256s
+def open_dataset(path, # a dataset folder or a folder of part-*/ shards
+                 verify: bool = False) -> LensData: # check sha256s
     "Open a dataset folder (or a folder of `part-*` shards) memory-mapped."
     path = Path(path)
     parts = sorted(p for p in path.glob("part-*") if p.is_dir())
@@ -220,9 +227,14 @@ def _simulate_folder(folder, cfg, spec, chunks, chunk_size, n_total, simulate_fn
 
 # %% ../nbs/02_data.ipynb #b9a66a3e
 def simulate_dataset(config="model_ii", # a config name (simulate.CONFIGS) or a config object
-                     n_per_class: int = 1000, seed: int = 0, out=None, # images per class, seed, output folder (required)
-                     shard=None, chunk_size: int = 256, device=None, # 'i/n' writes part i of n to out/part-0000i/
-                     progress: bool = True, simulate_fn=None, # simulate_fn: default simulate.simulate_batch
+                     n_per_class: int = 1000, # images per class
+                     seed: int = 0, # random seed
+                     out=None, # output folder (required)
+                     shard=None, # 'i/n' writes part i of n to out/part-0000i/
+                     chunk_size: int = 256, # images simulated and written at a time
+                     device=None, # device to simulate on (None: the default)
+                     progress: bool = True, # show a progress bar
+                     simulate_fn=None, # default simulate.simulate_batch
                      classes=CLASSES, **overrides) -> Path: # a subset of CLASSES, e.g. ('axion',) for mass regression
     "Render a balanced simulated dataset into `out` (resumable, shardable, same bytes for the same seed)."
     if out is None: raise ValueError("simulate_dataset needs an output folder: pass out='path/to/dataset'")
@@ -257,7 +269,8 @@ def _asinh_stretch(y: torch.Tensor, dims: tuple) -> torch.Tensor:
     soft = torch.maximum(mad, (f.amax(-1, keepdim=True) - med) * 1e-3).clamp_min(1e-300)
     return torch.asinh((f - med) / soft).reshape(y.shape)
 
-def normalize_image(x, mode: str = "minmax"): # tensor or array (..., C, H, W); per image = over the last 3 axes
+def normalize_image(x, # tensor or array (..., C, H, W)
+                    mode: str = "minmax"): # one of NORMALIZE_MODES; per image = over the last 3 axes
     "Normalise each image: 'minmax' to [0, 1], 'standard' to zero mean / unit std, 'asinh' (faint light lifted) to at most 1, or 'none'; flat images -> 0."
     if mode not in NORMALIZE_MODES: raise ValueError(f"normalize={mode!r}: choose one of {NORMALIZE_MODES}")
     if mode == "none": return x
@@ -279,7 +292,9 @@ def normalize_image(x, mode: str = "minmax"): # tensor or array (..., C, H, W); 
 # %% ../nbs/02_data.ipynb #1e6b4bf3
 TASKS = ("classify", "binary", "regress")
 
-def task_targets(labels: pd.DataFrame, idx, task: str) -> tuple: # label table, rows, one of TASKS
+def task_targets(labels: pd.DataFrame, # label table
+                 idx, # rows
+                 task: str) -> tuple: # one of TASKS
     "(rows, targets) for `task`; 'regress' keeps only the rows with a finite log10 axion mass."
     if task not in TASKS: raise ValueError(f"task={task!r}: choose one of {TASKS}")
     lab = labels.iloc[idx]
@@ -334,8 +349,10 @@ class LensDataset(torch.utils.data.Dataset):
         return LensBatch(x, self.targets[torch.from_numpy(i)])
 
 # %% ../nbs/02_data.ipynb #38fe7aae
-def split_indices(labels_or_n, seed: int = 0, # a label table / LensData / label array, or a count
-                  fractions=(0.8, 0.1, 0.1), stratify: bool = True, # train/val/test shares; split within each class
+def split_indices(labels_or_n, # a label table / LensData / label array, or a count
+                  seed: int = 0, # random seed
+                  fractions=(0.8, 0.1, 0.1), # train/val/test shares
+                  stratify: bool = True, # split within each class
                   use_column: bool = False) -> dict: # take the dataset's own 'split' column instead
     "Disjoint, covering, seeded train/val/test index arrays (sorted), stratified by class."
     lab = labels_or_n.labels if isinstance(labels_or_n, LensData) else labels_or_n
@@ -358,8 +375,13 @@ def split_indices(labels_or_n, seed: int = 0, # a label table / LensData / label
     return {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in out.items()}
 
 # %% ../nbs/02_data.ipynb #18aa9d2e
-def bench_read(n: int = 4000, size: int = 64, batch_size: int = 64, # images, image side, images per batch
-               repeat: int = 2, seed: int = 0, progress: bool = True, root=None) -> pd.DataFrame: # root: temp folder parent
+def bench_read(n: int = 4000, # images
+               size: int = 64, # image side
+               batch_size: int = 64, # images per batch
+               repeat: int = 2, # passes per way of reading; the best one counts
+               seed: int = 0, # random seed
+               progress: bool = True, # show progress bars
+               root=None) -> pd.DataFrame: # temp folder parent
     "Images/s reading the memmapped format, and a training `DataLoader` over it, vs one .npy file per image (same data, same shuffled order)."
     load = warn_if_busy("bench read")
     x = np.random.default_rng(seed).random((n, 1, size, size), dtype=np.float32)

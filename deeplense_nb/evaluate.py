@@ -26,7 +26,9 @@ def _auc(y_true, score, what: str) -> float:
         return float("nan")
     return float(roc_auc_score(y_true, score))
 
-def lens_metrics(logits, y, classes=CLASSES, # (N, K) scores, (N,) integer labels, class names (K of them)
+def lens_metrics(logits, # (N, K) scores
+                 y, # (N,) integer labels
+                 classes=CLASSES, # class names (K of them)
                  probs: bool = False) -> dict: # `logits` are already probabilities
     "Accuracy and ROC-AUCs (per class, macro, micro; axion-vs-cdm when both classes exist) as a flat dict."
     p = torch.as_tensor(logits, dtype=torch.float64); p = p if probs else p.softmax(-1)
@@ -63,8 +65,13 @@ def regression_metrics(pred, true) -> dict:
 REGRESS_CENTER = -23.0  # log10(m_a / eV) at the centre of the simulated prior U(-24, -22)
 
 @torch.no_grad()
-def predict_loader(model, loader, task: str = "classify", device=None, # a model, a DataLoader of (x, y), the task
-            tta: bool = False, amp_dtype=None, progress: bool = False): # average over D4; autocast dtype or None
+def predict_loader(model, # a model
+                   loader, # a DataLoader of (x, y)
+                   task: str = "classify", # the task, one of TASKS
+                   device=None, # None: the default device
+                   tta: bool = False, # average over D4
+                   amp_dtype=None, # autocast dtype or None
+                   progress: bool = False): # show a progress bar
     "Class probabilities (N, K) or log10 masses (N,) and the targets, for every batch of `loader`."
     dev = torch.device(device) if device is not None else default_device()
     model.eval(); outs, ys = [], []
@@ -129,8 +136,14 @@ def _save_figures(out_dir, prefix, task, out, y, classes, cm):
     return paths
 
 # %% ../nbs/07_evaluate.ipynb #1fe2a281
-def evaluate(model, dataset, task: str = "classify", classes=CLASSES, # model, Dataset of (x, y), task, class names
-             batch_size: int = 256, device=None, tta: bool = False, amp_dtype=None, # amp_dtype e.g. torch.bfloat16
+def evaluate(model, # model
+             dataset, # Dataset of (x, y)
+             task: str = "classify", # the task, one of TASKS
+             classes=CLASSES, # class names
+             batch_size: int = 256, # images per batch
+             device=None, # None: the default device
+             tta: bool = False, # average over D4
+             amp_dtype=None, # autocast dtype, e.g. torch.bfloat16
              out_dir=None, prefix: str = "test", num_workers: int = 0, progress: bool = False) -> dict:
     "Metrics of `model` on `dataset` with keys `<prefix>_<metric>`; figures and predictions go to `out_dir` if given."
     dl = loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -148,7 +161,9 @@ def evaluate(model, dataset, task: str = "classify", classes=CLASSES, # model, D
 # %% ../nbs/07_evaluate.ipynb #21d10aa3
 HISTORY_METRIC = dict(classify=("val_auc_macro", "val macro AUC"), binary=("val_auc", "val AUC"), regress=("val_mae_dex", "val MAE [dex]"))
 
-def plot_history(history, task: str = "classify", title: str = "learning curve"): # a history.csv path or DataFrame
+def plot_history(history, # a history.csv path or DataFrame
+                 task: str = "classify", # the run's task, one of TASKS
+                 title: str = "learning curve"): # figure title
     "Loss (train, val) and the validation metric per epoch, side by side."
     import matplotlib.pyplot as plt
     h = pd.read_csv(history) if isinstance(history, (str, Path)) else pd.DataFrame(history)

@@ -61,7 +61,8 @@ def read_fits(path) -> np.ndarray:
     return read_fits_header(path)[0]
 
 # %% ../nbs/02b_import_fits.ipynb #bb4df5ae
-def fits_image(arr: np.ndarray, plane: int | None = None) -> np.ndarray: # the data of read_fits; the plane of a cube to take
+def fits_image(arr: np.ndarray, # the data of read_fits
+               plane: int | None = None) -> np.ndarray: # the plane of a cube to take
     "An `(H, W)` image from FITS data, in its own dtype (real numbers) and native byte order; a cube gives plane `plane` (a 1-plane cube needs none)."
     if arr.dtype.kind not in "fiu": raise BadFile(f"dtype {arr.dtype} is not a real number type")
     if arr.ndim == 3:
@@ -90,7 +91,9 @@ def wcs_pixel_scale(header) -> tuple | None:
     if not all(np.isfinite(v) and v > 0 for v in s): raise BadFile(f"the WCS gives a pixel scale of {s} arcsec, not positive numbers")
     return s[0], s[1]
 
-def tan_header(pixel_scale: float, shape: tuple, rotation: float = 0.0): # arcsec per pixel, (H, W), degrees
+def tan_header(pixel_scale: float, # arcsec per pixel
+               shape: tuple, # (H, W)
+               rotation: float = 0.0): # degrees
     "A FITS header with a TAN WCS of `pixel_scale` arcsec per pixel centred on the image (a CD matrix, rotated by `rotation`): for examples and tests."
     h = _fits().Header(); c, s, p = math.cos(math.radians(rotation)), math.sin(math.radians(rotation)), pixel_scale / 3600
     h.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=150.0, CRVAL2=2.0, CRPIX1=(shape[1] + 1) / 2, CRPIX2=(shape[0] + 1) / 2,
@@ -106,7 +109,9 @@ def masked_pixels(arr: np.ndarray, header=None) -> np.ndarray:
     if header is not None and arr.dtype.kind in "iu" and isinstance(header.get("BLANK"), int): mask |= arr == header["BLANK"]
     return mask
 
-def fill_masked(img: np.ndarray, mask: np.ndarray, fill: str = "median") -> np.ndarray: # (H, W), its mask, one of FILL_MODES
+def fill_masked(img: np.ndarray, # (H, W)
+                mask: np.ndarray, # its mask
+                fill: str = "median") -> np.ndarray: # one of FILL_MODES
     "A float64 copy of `img` with the masked pixels filled: the median of the others, zero, or each one's nearest good pixel."
     if fill not in FILL_MODES: raise ValueError(f"fill={fill!r}: choose one of {FILL_MODES}")
     out = np.array(img, dtype=np.float64)
@@ -120,9 +125,12 @@ def fill_masked(img: np.ndarray, mask: np.ndarray, fill: str = "median") -> np.n
     return out
 
 # %% ../nbs/02b_import_fits.ipynb #fa8afebb
-def resample(img: np.ndarray, src_scale, # (H, W); arcsec per input pixel, one number or (x, y)
-             pixel_scale: float, size: int, # arcsec per output pixel; output side
-             fill_value: float | None = 0.0, order: int = 1) -> tuple: # pixels beyond the input (None: its edge pixels); spline order
+def resample(img: np.ndarray, # (H, W)
+             src_scale, # arcsec per input pixel, one number or (x, y)
+             pixel_scale: float, # arcsec per output pixel
+             size: int, # output side
+             fill_value: float | None = 0.0, # pixels beyond the input (None: its edge pixels)
+             order: int = 1) -> tuple: # spline order
     "(size x size float64 image on pixels of `pixel_scale` arcsec about the centre of `img`, number of its pixels beyond `img`'s edge)."
     from scipy.ndimage import gaussian_filter, map_coordinates
     sx, sy = (src_scale, src_scale) if np.isscalar(src_scale) else src_scale
@@ -206,7 +214,8 @@ _SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", 
 
 def _col(df, names): return next((c for c in df.columns if c.strip().lower() in names), None)
 
-def read_labels(csv, src) -> tuple: # the label CSV; the folder its file names are relative to
+def read_labels(csv, # the label CSV
+                src) -> tuple: # the folder its file names are relative to
     "From a label CSV: {path: (split, original label, class, axion mass or NaN)} for every good row, and (path or row, reason) for the bad ones."
     src, csv = Path(src), regular_file(csv, "labels CSV")
     df = pd.read_csv(csv, dtype=str, keep_default_na=False)
@@ -238,7 +247,8 @@ def read_labels(csv, src) -> tuple: # the label CSV; the folder its file names a
         rows[p] = (split, name, CLASS_ALIASES[name], mass)
     return rows, bad
 
-def scan_fits(src, labels=None) -> tuple: # a folder; a label CSV or None
+def scan_fits(src, # a folder
+              labels=None) -> tuple: # a label CSV or None
     "Files to import as `(split, folder, class, path)`, their axion masses {path: mass} and the bad (path, reason): from a label CSV, class folders, or else every FITS file, unlabelled."
     src = Path(src); found = sorted(p for p in src.rglob("*") if is_fits(p) and p.is_file())
     if labels is not None:
@@ -257,12 +267,16 @@ class FitsImportReport(ImportReport):
     n_masked: int = 0; n_files_masked: int = 0; n_padded: int = 0
     def __repr__(self): return "Fits" + super().__repr__()[:-1] + f", {self.n_masked} masked pixels filled in {self.n_files_masked} files, {self.n_padded} padded)"
 
-def import_fits(src, dst, # folder of FITS cutouts (class folders, or any layout with `labels`, or unlabelled); output data set folder
+def import_fits(src, # folder of FITS cutouts (class folders, or any layout with `labels`, or unlabelled)
+                dst, # output data set folder
                 labels=None, # CSV: a file column (relative to src) and a class and/or (log10) axion mass column
-                pixel_scale: float | None = None, size: int | None = None, # target arcsec per pixel and side in pixels (default: those of `like`)
+                pixel_scale: float | None = None, # target arcsec per pixel (default: that of `like`)
+                size: int | None = None, # target side in pixels (default: that of `like`)
                 like: str = "model_ii", # the simulator config whose pixel scale and size are the defaults
                 src_pixel_scale: float | None = None, # arcsec per pixel of files without a WCS
-                fill: str = "median", max_masked: float = 0.5, plane: int | None = None, # see `PixelMatch`
+                fill: str = "median", # masked and padded pixels: one of FILL_MODES (see `PixelMatch`)
+                max_masked: float = 0.5, # refuse an image with a larger share of masked pixels
+                plane: int | None = None, # the plane of 3-D cubes to take (None: refuse cubes of several planes)
                 progress: bool = True, overwrite: bool = False) -> FitsImportReport:
     "Import FITS cutouts of any size, matched to one pixel scale and size, into the on-disk format; bad files are skipped and reported."
     from deeplense_nb.simulate import get_config
@@ -289,8 +303,12 @@ def import_fits(src, dst, # folder of FITS cutouts (class folders, or any layout
     return FitsImportReport(**vars(rep), **n)
 
 # %% ../nbs/02b_import_fits.ipynb #7e27a046
-def make_fake_fits(root, n: int = 2, seed: int = 0, classes=CLASSES, # folder; files per class
-                   shapes=((48, 48), (65, 71), (101, 87)), scales=(0.05, 0.08, 0.101), # cycled through
+def make_fake_fits(root, # folder
+                   n: int = 2, # files per class
+                   seed: int = 0, # random seed
+                   classes=CLASSES, # the class folders to write
+                   shapes=((48, 48), (65, 71), (101, 87)), # image shapes (H, W), cycled through
+                   scales=(0.05, 0.08, 0.101), # arcsec per pixel, cycled through
                    wcs: bool = True) -> Path: # write a WCS (else: files without one)
     "Write `root/<class>/<class>_<i>.fits` cutouts (a Gaussian 'lens' of sigma 0.5 arcsec on a noisy sky, a NaN corner in every other file)."
     rng, root = np.random.default_rng(seed), Path(root)

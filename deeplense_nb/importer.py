@@ -147,7 +147,8 @@ def parse_image(arr: np.ndarray) -> tuple:
 # %% ../nbs/02a_import.ipynb #fd52747e
 CLASS_ALIASES = {"axion": "axion", "cdm": "cdm", "no_sub": "no_sub", "vort": "axion", "sphere": "cdm", "no": "no_sub", "sub": "sub"}
 
-def scan_layout(src, suffixes=(".npy",)) -> tuple: # a folder; the file name endings to import (case as written)
+def scan_layout(src, # a folder
+                suffixes=(".npy",)) -> tuple: # the file name endings to import (case as written)
     "Find `(split, folder name, class, path)` for every .npy file (or `suffixes`), plus empty/unknown folders as (path, reason)."
     src = Path(src); files, bad = [], []
     if not src.is_dir(): raise FileNotFoundError(f"import source {src} is not a folder")
@@ -214,7 +215,8 @@ def _write_all(good, dst, src, progress, read=read_npy_image):
     return w, rows, bad
 
 # %% ../nbs/02a_import.ipynb #71d045f7
-def import_deeplense(src, dst, # public layout root; output dataset folder (new, empty, or overwrite=True)
+def import_deeplense(src, # public layout root
+                     dst, # output dataset folder (new, empty, or overwrite=True)
                      progress: bool = True, overwrite: bool = False) -> ImportReport:
     "Import the public per-file DeepLense layout into the on-disk format; bad files are skipped and reported."
     src, dst = Path(src), Path(dst)

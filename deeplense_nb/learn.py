@@ -51,7 +51,8 @@ def _tensors(data, cfg) -> tuple[torch.Tensor, torch.Tensor, int]:
     return Resize(size)(torch.stack(x)), torch.as_tensor(np.asarray(y)), size
 
 # %% ../nbs/08a_learn.ipynb #bd297c51
-def learn_check(recipe, data, # a recipe name, YAML path, dict or TrainConfig; a small dataset folder
+def learn_check(recipe, # a recipe name, YAML path, dict or TrainConfig
+                data, # a small dataset folder
                 steps: int = 250, # most optimizer steps
                 batch_size: int = 32,
                 target: float = 0.9, # pass when the mean training loss of the last `window` steps is below this

@@ -122,8 +122,10 @@ def model_pixel_scale(card: dict) -> float:
     if cfg.get("data") and (s := dataset_pixel_scale(cfg["data"])): return s
     return get_config(card.get("sim_config") or cfg.get("sim_config") or "model_ii").pixel_scale
 
-def model_match(card: dict, pixel_scale=None, # None: no matching; 'model' (or True): the model's own; or arcsec per pixel
-                src_pixel_scale=None, **kw) -> PixelMatch | None: # arcsec per pixel of images without a WCS; more PixelMatch settings
+def model_match(card: dict, # a shipped model's card (`load`)
+                pixel_scale=None, # None: no matching; 'model' (or True): the model's own; or arcsec per pixel
+                src_pixel_scale=None, # arcsec per pixel of images without a WCS
+                **kw) -> PixelMatch | None: # more PixelMatch settings
     "The `PixelMatch` to a model's pixel grid (its pixel scale, its data's image size), or None when `pixel_scale` is None."
     if pixel_scale is None or pixel_scale is False: return None
     if pixel_scale in ("model", True): pixel_scale = model_pixel_scale(card)
@@ -190,7 +192,9 @@ def _check_out(out, files) -> Path:
     return out
 
 # %% ../nbs/10_pretrained.ipynb #17dd82ec
-def evaluate_card(model, card: dict, data, # a loaded model, its card (`load`), an opened data set
+def evaluate_card(model, # a loaded model
+                  card: dict, # its card (`load`)
+                  data, # an opened data set
                   prefix: str = "fresh", tta: bool = False, device=None, out_dir=None) -> dict:
     "Metrics of a shipped model on `data` prepared as in its training: resized to its `img_size`, its normalisation and task."
     from deeplense_nb.data import LensDataset

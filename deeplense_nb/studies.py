@@ -257,10 +257,15 @@ def _trials_table(st) -> pd.DataFrame:
     df["intermediate"] = [json.dumps(t.intermediate_values) for t in st.get_trials(deepcopy=False)]
     return df
 
-def run_study(name, preset: str = "tiny", # a shipped study name or a YAML path; one of its presets
-              root="runs", results="results", device: str | None = None, # runs go to root/studies/<study>/<preset>/; results/<study>/<preset>/
-              storage: str | None = None, n_trials: int | None = None, # Optuna storage URL (default SQLite in the runs folder); trial budget
-              progress: bool = True, run_missing: bool = True, # run_missing=False: only collect what is there and report
+def run_study(name, # a shipped study name or a YAML path
+              preset: str = "tiny", # one of the study's presets
+              root="runs", # runs go to root/studies/<study>/<preset>/
+              results="results", # results go to results/<study>/<preset>/
+              device: str | None = None, # device to simulate and train on (None or 'auto': the default)
+              storage: str | None = None, # Optuna storage URL (default SQLite in the runs folder)
+              n_trials: int | None = None, # Optuna trial budget (default: the preset's)
+              progress: bool = True, # show progress bars
+              run_missing: bool = True, # False: only collect what is there and report
               keep_reported: bool = True) -> Path: # keep (and do not re-run) the complete runs of an earlier report whose folders are gone
     "Run (or resume) a study preset, collect its runs and execute its results notebook; returns the results folder."
     study = load_study(name); pre = get_preset(study, preset); t0, prov = time.time(), provenance()  # the code the runs start with

@@ -79,7 +79,10 @@ def _check_loaded(m: nn.Module, name: str, path, missing: list[str]):
                              + ", ".join(bad[:4]) + ("..." if len(bad) > 4 else "") + "); pass a checkpoint of the same timm architecture")
 
 # %% ../../nbs/05_models.ipynb #19884ace
-def create(name: str, in_chans: int = 1, img_size=64, num_classes: int = 3,  # num_classes=1: regression (log10 axion mass)
+def create(name: str, # a `lens_*` model or a plain timm model name
+           in_chans: int = 1, # input channels
+           img_size=64, # image side
+           num_classes: int = 3, # outputs; num_classes=1: regression (log10 axion mass)
            pretrained: bool = False, # never downloads: raises (use `pretrained_file`, or deeplense_nb.pretrained for shipped models)
            pretrained_file=None, # a timm checkpoint on disk (.safetensors, .pth, .bin) for plain timm `name`: stem adapted, head reset
            **kw) -> nn.Module:

@@ -20,7 +20,8 @@ def count_params(model: nn.Module, nonzero: bool = False) -> int:
     "Number of parameters (or of non-zero ones)."
     return int(sum((p != 0).sum() if nonzero else p.numel() for p in model.parameters()))
 
-def prune_global(model: nn.Module, sparsity: float,  # fraction of prunable weights to zero, in [0, 1)
+def prune_global(model: nn.Module, # the model to prune
+                 sparsity: float, # fraction of prunable weights to zero, in [0, 1)
                  layers=(nn.Linear, nn.Conv2d)) -> dict:
     "Globally prune the smallest-magnitude weights of `layers` to `sparsity`, permanently; report what was reached."
     if not 0 <= sparsity < 1: raise ValueError(f"sparsity={sparsity} must be in [0, 1)")
