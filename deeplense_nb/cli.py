@@ -110,6 +110,7 @@ def write_bench(what: str, # simulate | read | train
     import pandas as pd, torch
     from deeplense_nb.amp import cpu_name
     from deeplense_nb.core import provenance, save_json
+    prov = provenance(device)  # before anything is written: the tree as it was when the benchmark ran
     fn, before, frames = _bench_fn(what, config, device), torch.get_num_threads(), []
     try:
         for t in threads:
@@ -120,7 +121,7 @@ def write_bench(what: str, # simulate | read | train
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     name = f"simulate_{config}" if what == "simulate" else what
     pd.concat(frames).to_csv(out/f"{name}.csv", index=False, float_format="%.6g")
-    save_json(dict(provenance(device), cpu=cpu_name(), threads=threads, command=f"deeplense-nb bench {what}"), out/f"{name}_provenance.json")
+    save_json(dict(prov, cpu=cpu_name(), threads=threads, command=f"deeplense-nb bench {what}"), out/f"{name}_provenance.json")
     print(f"wrote {out/name}.csv")
     return out/f"{name}.csv"
 
