@@ -16,7 +16,7 @@ def toy_data(n=96, size=16, seed=0):
 
 
 KW = dict(model="test_resnet", epochs=3, batch_size=12, lr=3e-3, warmup_epochs=1, drop_rate=0.3, ema_decay=0.8,
-          augment="d4+noise0.02+crop0.8", label_smoothing=0.1, clip_grad=0.5, bn_recal=2, progress=False)  # 5 steps per epoch; precise BN too
+          augment="d4+noise0.02+shift2", label_smoothing=0.1, clip_grad=0.5, bn_recal=2, progress=False)  # 5 steps per epoch; precise BN too
 
 
 def state(d):
