@@ -4,16 +4,17 @@
 
 # %% ../nbs/06a_checkpoint.ipynb #be1caab9
 from __future__ import annotations
-import json, os
+import json, os, random
 from pathlib import Path
+import numpy as np
 import torch
 from safetensors.torch import save_file, safe_open
 from .core import load_json
 from .config import TrainConfig, build_model
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'run_meta', 'load_model', 'weights_dir', 'is_timm_checkpoint',
-           'init_weights']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'run_meta', 'load_model', 'train_state', 'load_train_state',
+           'weights_dir', 'is_timm_checkpoint', 'init_weights']
 
 # %% ../nbs/06a_checkpoint.ipynb #9f1bfe7e
 def save_checkpoint(path, tensors: dict, meta: dict) -> Path:
@@ -65,6 +66,46 @@ def load_model(path, which: str = "best", device="cpu") -> tuple[torch.nn.Module
     model = build_model(cfg, meta["num_classes"]).to(device)
     model.load_state_dict(t)
     return model.eval(), cfg
+
+# %% ../nbs/06a_checkpoint.ipynb #464045c3
+def train_state(model: torch.nn.Module, # the model being trained
+                ema: torch.nn.Module | None, # its EMA copy, or None
+                opt: torch.optim.Optimizer, # the optimizer
+               ) -> tuple[dict, dict]:
+    "The tensors and the metadata of a training state: weights, EMA, optimizer state and every RNG state."
+    t = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None: t |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+    osd, scalars = opt.state_dict(), {}
+    for pid, st in osd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v): t[f"optim.{pid}.{k}"] = v
+            else: scalars[f"{pid}.{k}"] = v
+    t["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available(): t |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    npst = np.random.get_state()
+    t["rng.numpy"] = torch.from_numpy(npst[1].astype(np.int64))
+    return t, dict(param_groups=osd["param_groups"], optim_scalars=scalars, rng_python=random.getstate(), rng_numpy=list(npst[2:]))
+
+def load_train_state(tensors: dict, # the tensors of a `train_state` checkpoint
+                     meta: dict, # its metadata
+                     model: torch.nn.Module, # the model to restore
+                     ema: torch.nn.Module | None, # its EMA copy, or None
+                     opt: torch.optim.Optimizer): # the optimizer to restore
+    "Put back what `train_state` saved: weights, EMA, optimizer state and the torch / CUDA / NumPy / Python RNG states."
+    sub = lambda p: {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
+    model.load_state_dict(sub("model."))
+    if ema is not None: ema.load_state_dict(sub("ema."))
+    state = {}
+    for k, v in list(sub("optim.").items()) + list(meta["optim_scalars"].items()):
+        pid, name = k.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict(dict(state=state, param_groups=meta["param_groups"]))
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available() and "rng.cuda.0" in tensors:
+        torch.cuda.set_rng_state_all([tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())])
+    np.random.set_state(("MT19937", tensors["rng.numpy"].numpy().astype(np.uint32), *meta["rng_numpy"]))
+    py = meta["rng_python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
 
 # %% ../nbs/06a_checkpoint.ipynb #184e9a9d
 def weights_dir() -> Path:

@@ -13,7 +13,7 @@ import torch
 __all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file',
            'save_json', 'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range',
            'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys',
-           'machine_load', 'warn_if_busy']
+           'machine_load', 'warn_if_busy', 'epoch_line', 'say']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -216,3 +216,17 @@ def warn_if_busy(what: str, # the benchmark, for the message
         warnings.warn(f"{what}: other processes keep {m['busy_cores']:.1f} of {m['cores']} cores busy (load average {m['load1']:.1f}); "
                       f"its timings will be low. Re-run on a quiet machine (check `uptime`).", RuntimeWarning, stacklevel=2)
     return m
+
+# %% ../nbs/00_core.ipynb #d0522a75
+def epoch_line(row: dict, epochs: int, key: str, images_per_s: float, eta_s: float) -> str:
+    "One terminal line per epoch: epoch, train loss, the validation metric, lr, images/s and the time left."
+    w = len(str(epochs))
+    eta = time.strftime("%H:%M:%S", time.gmtime(max(eta_s, 0)))
+    return (f"epoch {row['epoch']:>{w}}/{epochs}  train_loss {row['train_loss']:.4f}  val_{key} {row[f'val_{key}']:.4f}  "
+            f"lr {row['lr']:.2e}  {images_per_s:,.0f} img/s  ETA {eta}")
+
+def say(line: str):
+    "Print a line; inside a Jupyter kernel (a papermill run) through fd 1, which the kernel shows in the notebook and echoes to the terminal that started it."
+    import sys
+    out = sys.__stdout__ if type(sys.stdout).__module__.startswith("ipykernel") and sys.__stdout__ is not None else sys.stdout
+    print(line, file=out, flush=True)

@@ -17,7 +17,7 @@ from .data import loader
 
 # %% auto #0
 __all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader', 'plot_roc',
-           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'plot_history']
+           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'plot_history', 'save_learning_curve']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -176,3 +176,18 @@ def plot_history(history, # a history.csv path or DataFrame
     for ax in (a, b): ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title); fig.tight_layout()
     return fig
+
+# %% ../nbs/07_evaluate.ipynb #5a1c0e01
+def save_learning_curve(history, # a run's history rows (list of dicts or DataFrame)
+                        task: str, # the run's task
+                        out_dir, # the run folder: the figure goes to out_dir/figures/learning_curve.png
+                       ) -> Path | None:
+    "Write `figures/learning_curve.png` of a run from its history; None (no file) when no epoch ended."
+    import matplotlib.pyplot as plt
+    if not len(history): return None
+    path = Path(out_dir)/"figures"/"learning_curve.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plot_history(history, task, title=f"learning curve: train and val splits, run {Path(out_dir).resolve().name}")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

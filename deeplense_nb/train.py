@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #226a95e8
 from __future__ import annotations
-import copy, os, random, time
+import copy, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,16 +17,19 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
-from .core import device as default_device, seed_everything, derive_seed, save_json, provenance
+from .core import seed_everything, derive_seed, save_json, provenance, epoch_line, say
 from .augment import Resize, build_transform
 from .data import loader
-from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate
+from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate, save_learning_curve
 from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
-from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta
+from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta, train_state, load_train_state
+from .distributed import dist_info, init_dist, barrier, sync_buffers, rank0_flag
+from .tracking import history_logger, optuna_trial
+from .layers import recalibrate_bn
 from .amp import choose_amp, probe_amp, mode_settings
 
 # %% auto #0
-__all__ = ['SELECT', 'make_datasets', 'dist_info', 'Run', 'recalibrate_bn', 'epoch_line', 'say', 'fit']
+__all__ = ['SELECT', 'make_datasets', 'Run', 'fit']
 
 # %% ../nbs/06_train.ipynb #8f87a6c6
 def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
@@ -35,7 +38,7 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     path = Path(cfg.data) if cfg.data else Path(cfg.out_dir)/"data"
     if not cfg.data and rank == 0:
         simulate_dataset(cfg.sim_config, cfg.n_per_class, seed=cfg.seed, out=path, progress=cfg.progress, **sim_overrides(cfg.sim_set))
-    _barrier()
+    barrier()
     data = open_dataset(path)
     t = 0.0 if cfg.test_data else cfg.test_fraction
     idx = split_indices(data, use_column=True) if cfg.split == "column" else \
@@ -52,33 +55,6 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     for k, d in ds.items():
         if len(d) == 0: raise ValueError(f"make_datasets: the {k} split of {path} is empty; use more data or a larger {k}_fraction")
     return ds
-
-# %% ../nbs/06_train.ipynb #8d4ce6cd
-def dist_info() -> tuple[int, int, int]:
-    "(rank, world_size, local_rank) from torchrun's environment (0, 1, 0 without it)."
-    e = os.environ
-    return int(e.get("RANK", 0)), int(e.get("WORLD_SIZE", 1)), int(e.get("LOCAL_RANK", 0))
-
-def _barrier():
-    if dist.is_available() and dist.is_initialized(): dist.barrier()
-
-def _sync_buffers(*modules):
-    "Copy rank 0's buffers (BatchNorm statistics, also in the EMA) to every rank: DDP syncs only gradients."
-    if not (dist.is_available() and dist.is_initialized()): return
-    for m in modules:
-        if m is not None:
-            for b in m.buffers(): dist.broadcast(b, 0)
-
-def _init_dist(cfg) -> tuple[torch.device, bool]:
-    "The device for this process; starts the process group under torchrun (returns whether we started it)."
-    rank, world, local = dist_info()
-    dev = default_device(None if cfg.device == "auto" else cfg.device)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if world == 1 or dist.is_initialized(): return dev, False
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return dev, True
 
 # %% ../nbs/06_train.ipynb #361f61ce
 def _loss_fn(cfg):
@@ -97,38 +73,12 @@ def _amp(cfg, dev, world, data, num_classes, bs, steps, last) -> dict:
     return choose_amp(cfg, dev, world, steps, probe=lambda x, y: probe_amp(make, _loss_fn(cfg), x, y), batch=batch)
 
 # %% ../nbs/06_train.ipynb #4bf407ee
-def _logger(r):
-    "A function that sends a history row to TensorBoard or W&B, if `cfg.log` asks for one."
-    cfg = r.cfg
-    if cfg.log == "none": return lambda row: None
-    if cfg.log == "tensorboard":
-        try: from torch.utils.tensorboard import SummaryWriter
-        except ImportError: raise ImportError("log='tensorboard' needs the tensorboard package: pip install 'deeplense_nb[tensorboard]'") from None
-        w = SummaryWriter(str(r.out/"tensorboard"))
-        return lambda row: [w.add_scalar(k, v, row["step"]) for k, v in row.items() if isinstance(v, (int, float))] and w.flush()
-    try: import wandb
-    except ImportError: raise ImportError("log='wandb' needs the wandb package: pip install 'deeplense_nb[wandb]'") from None
-    wandb.init(project="deeplense_nb", name=r.out.name, config=cfg.to_dict(), dir=str(r.out))
-    return lambda row: wandb.log(row, step=row["step"])
-
-def _trial(cfg):
-    "The Optuna trial this run reports to, or None (`optuna_storage` is ''); the pruner comes from the study's user attribute 'pruner'."
-    if not cfg.optuna_storage: return None
-    import optuna
-    st = optuna.load_study(study_name=cfg.optuna_study, storage=cfg.optuna_storage)
-    if p := st.user_attrs.get("pruner"):  # e.g. {"name": "MedianPruner", "kwargs": {"n_startup_trials": 3}}: storages don't keep pruners
-        st.pruner = getattr(optuna.pruners, p["name"])(**p.get("kwargs", {}))
-    return optuna.trial.Trial(st, cfg.optuna_trial)
-
 def _report(r, v: dict, epoch: int):
     "Report the validation metric to the Optuna trial (rank 0); stop every rank if Optuna prunes the trial."
     if r.trial is not None:
         r.trial.report(v[SELECT[r.cfg.task][0]], epoch)
         r.pruned = bool(r.trial.should_prune())  # numpy bool from some pruners
-    if r.world > 1:
-        t = torch.tensor([int(r.pruned)], device=r.dev)
-        dist.broadcast(t, 0)
-        r.pruned = bool(t.item())
+    r.pruned = rank0_flag(r.pruned, r.dev)
     r.stop = r.stop or r.pruned
 
 # %% ../nbs/06_train.ipynb #70c465c8
@@ -180,7 +130,7 @@ def _data_size(ds) -> int:
 def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     "Everything a run of `cfg` needs, in the order that fixes its random numbers; resumed from `last` when there is one."
     rank, world, _ = dist_info()
-    dev, own_pg = _init_dist(cfg)
+    dev, own_pg = init_dist(cfg.device)
     if cfg.batch_size % world: raise ValueError(f"batch_size={cfg.batch_size} must divide evenly over {world} processes")
     seed_everything(cfg.seed)
     data = datasets if datasets is not None else make_datasets(cfg, rank)
@@ -206,30 +156,21 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
             loss_fn=_loss_fn(cfg), amp=amp, augment=build_transform(cfg.augment))
     if cfg.resume and last.exists(): _load_last(r, last)
     if rank == 0:
-        r.log, r.trial = _logger(r), _trial(cfg)
+        r.log, r.trial = history_logger(cfg, r.out), optuna_trial(cfg)
         save_json(dict(cfg.to_dict(), classes=list(classes), num_classes=num_classes), r.out/"config.json")
     return r
 
 # %% ../nbs/06_train.ipynb #95042455
+def _ema_module(r: Run): return r.ema.module if r.ema is not None else None
 def _meta(r: Run, **kw) -> dict: return run_meta(r.cfg, r.classes, r.num_classes, r.data_size, **kw)
 
 def _save_last(r: Run):
     "Write the full training state of this rank-0 run to checkpoints/last.safetensors."
     if r.rank: return
-    t = {f"model.{k}": v for k, v in r.model.state_dict().items()}
-    if r.ema is not None: t |= {f"ema.{k}": v for k, v in r.ema.module.state_dict().items()}
-    osd, scalars = r.opt.state_dict(), {}
-    for pid, st in osd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v): t[f"optim.{pid}.{k}"] = v
-            else: scalars[f"{pid}.{k}"] = v
-    t["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available(): t |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
-    npst = np.random.get_state()
-    t["rng.numpy"] = torch.from_numpy(npst[1].astype(np.int64))
-    save_checkpoint(r.out/"checkpoints"/"last.safetensors", t, _meta(
+    tensors, state = train_state(r.model, _ema_module(r), r.opt)
+    save_checkpoint(r.out/"checkpoints"/"last.safetensors", tensors, _meta(
         r, kind="train_state", amp=r.amp, step=r.step, best=r.best, best_epoch=r.best_epoch, history=r.history, loss_sum=r.loss_sum,
-        loss_n=r.loss_n, param_groups=osd["param_groups"], optim_scalars=scalars, rng_python=random.getstate(), rng_numpy=list(npst[2:])))
+        loss_n=r.loss_n, **state))
 
 # %% ../nbs/06_train.ipynb #b0041a9f
 _NOT_TRAJECTORY = {"out_dir", "resume", "save_every", "max_steps", "max_minutes", "progress", "num_workers", "device", "log", "tta", "data", "test_data"}
@@ -240,19 +181,7 @@ def _load_last(r: Run, path):
     diff = {k: (v, getattr(r.cfg, k)) for k, v in m["config"].items() if k not in _NOT_TRAJECTORY and getattr(r.cfg, k, v) != v}
     if diff: raise ValueError(f"resume from {path}: the checkpoint was trained with other settings {diff} (saved, now); "
                               "use the same settings, resume=False, or another out_dir")
-    sub = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}
-    r.model.load_state_dict(sub("model."))
-    if r.ema is not None: r.ema.module.load_state_dict(sub("ema."))
-    state = {}
-    for k, v in list(sub("optim.").items()) + list(m["optim_scalars"].items()):
-        pid, name = k.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    r.opt.load_state_dict(dict(state=state, param_groups=m["param_groups"]))
-    torch.set_rng_state(t["rng.torch"])
-    if torch.cuda.is_available() and "rng.cuda.0" in t: torch.cuda.set_rng_state_all([t[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())])
-    np.random.set_state(("MT19937", t["rng.numpy"].numpy().astype(np.uint32), *m["rng_numpy"]))
-    py = m["rng_python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
+    load_train_state(t, m, r.model, _ema_module(r), r.opt)
     for k in ("step", "best", "best_epoch", "history", "loss_sum", "loss_n"): setattr(r, k, m[k])
     r.sched.step_update(r.step)
 
@@ -307,7 +236,7 @@ def _train(r: Run):
             if cfg.max_minutes and epoch + 1 < cfg.epochs: r.stop = r.stop or _out_of_time(r)
         if r.stop: break
     if r.step % r.spe:  # stopped inside an epoch
-        _sync_buffers(r.model, _eval_model(r))
+        sync_buffers(r.model, _eval_model(r))
         _save_last(r)
 
 # %% ../nbs/06_train.ipynb #93be00c0
@@ -323,21 +252,6 @@ def _validate(r: Run) -> dict:
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
 
 # %% ../nbs/06_train.ipynb #4e4ddd96
-def recalibrate_bn(model: torch.nn.Module, batches, device="cpu") -> int:
-    "Recompute every BatchNorm's running statistics as plain averages over `batches` of images (precise BN); returns how many layers."
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns: return 0
-    momentum, was_training = [b.momentum for b in bns], model.training
-    for b in bns:
-        b.reset_running_stats()
-        b.momentum = None   # None: a cumulative average
-    model.train()
-    with torch.no_grad():
-        for x in batches: model(x.to(device))
-    for b, m in zip(bns, momentum): b.momentum = m
-    model.train(was_training)
-    return len(bns)
-
 def _recalibrate(r: Run):
     "Precise BN for the evaluated model: `bn_recal` fixed batches of the training split, unaugmented (the same on every rank)."
     n = min(len(r.data["train"]), r.cfg.bn_recal * r.bs)
@@ -349,16 +263,15 @@ def _recalibrate(r: Run):
 def _out_of_time(r: Run) -> bool:
     "Would one more epoch, as long as the last, end past `max_minutes` of training? (Rank 0 decides for all ranks.)"
     spent = sum(h["seconds"] for h in r.history)
-    out = torch.tensor(float(spent + r.history[-1]["seconds"] > r.cfg.max_minutes * 60))
-    if r.world > 1: dist.broadcast(out, 0)
+    out = rank0_flag(spent + r.history[-1]["seconds"] > r.cfg.max_minutes * 60, r.dev)
     if out and r.rank == 0: say(f"max_minutes={r.cfg.max_minutes:g}: stopping after {len(r.history)} epochs, {spent / 60:.1f} training minutes")
-    return bool(out)
+    return out
 
 def _end_epoch(r: Run, epoch: int, seconds: float):
     "Validate, log a history row, keep the best checkpoint and write `last`."
     loss = torch.tensor([r.loss_sum, r.loss_n], dtype=torch.float64)
     if r.world > 1: dist.all_reduce(loss)
-    _sync_buffers(r.model, r.ema.module if r.ema is not None else None)
+    sync_buffers(r.model, _ema_module(r))
     if r.cfg.bn_recal: _recalibrate(r)
     v = _validate(r)
     row = dict(epoch=epoch + 1, step=r.step, lr=r.opt.param_groups[0]["lr"], train_loss=float(loss[0] / max(loss[1], 1)),
@@ -382,20 +295,6 @@ def _keep_best(r: Run, v: dict, epoch):
         if r.rank == 0: save_checkpoint(r.out/"checkpoints"/"best.safetensors", _eval_model(r).state_dict(),
                                         _meta(r, kind="weights", epoch=epoch, **{f"val_{key}": v[key]}))
 
-# %% ../nbs/06_train.ipynb #d0522a75
-def epoch_line(row: dict, epochs: int, key: str, images_per_s: float, eta_s: float) -> str:
-    "One terminal line per epoch: epoch, train loss, the validation metric, lr, images/s and the time left."
-    w = len(str(epochs))
-    eta = time.strftime("%H:%M:%S", time.gmtime(max(eta_s, 0)))
-    return (f"epoch {row['epoch']:>{w}}/{epochs}  train_loss {row['train_loss']:.4f}  val_{key} {row[f'val_{key}']:.4f}  "
-            f"lr {row['lr']:.2e}  {images_per_s:,.0f} img/s  ETA {eta}")
-
-def say(line: str):
-    "Print a line; inside a Jupyter kernel (a papermill run) through fd 1, which the kernel shows in the notebook and echoes to the terminal that started it."
-    import sys
-    out = sys.__stdout__ if type(sys.stdout).__module__.startswith("ipykernel") and sys.__stdout__ is not None else sys.stdout
-    print(line, file=out, flush=True)
-
 # %% ../nbs/06_train.ipynb #4b8d4709
 def _extra_tests(r: Run, model, kw) -> dict:
     "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities`."
@@ -416,7 +315,7 @@ def _finish(r: Run) -> dict:
     "Evaluate the best checkpoint on val and test (and the extra tests); write metrics.json and figures (rank 0)."
     best = r.out/"checkpoints"/"best.safetensors"
     if r.best is None: _keep_best(r, _validate(r), round(r.step / r.spe, 3))  # stopped before any epoch end
-    _barrier()
+    barrier()
     model = copy.deepcopy(_eval_model(r))
     model.load_state_dict(load_checkpoint(best, r.dev)[0])
     out = r.out if r.rank == 0 else None
@@ -429,19 +328,9 @@ def _finish(r: Run) -> dict:
               train_images_per_s=r.step * r.cfg.batch_size / secs if secs else float("nan"),
               amp_mode=r.amp["mode"], amp_reason=r.amp["reason"], **({"amp_probe": r.amp["modes"]} if "modes" in r.amp else {}), **provenance(r.dev))
     if r.rank == 0:
-        _learning_curve(r)
+        save_learning_curve(r.history, r.cfg.task, r.out)
         save_json(m, r.out/"metrics.json")
     return m
-
-def _learning_curve(r: Run):
-    "figures/learning_curve.png from the run's history (nothing when no epoch ended)."
-    import matplotlib.pyplot as plt
-    from deeplense_nb.evaluate import plot_history
-    if not r.history: return
-    (r.out/"figures").mkdir(parents=True, exist_ok=True)
-    fig = plot_history(r.history, r.cfg.task, title=f"learning curve: train and val splits, run {r.out.resolve().name}")
-    fig.savefig(r.out/"figures"/"learning_curve.png", dpi=110)
-    plt.close(fig)
 
 # %% ../nbs/06_train.ipynb #3a381fce
 def fit(cfg: TrainConfig | dict, # the run's config, or a dict of its fields
@@ -455,5 +344,5 @@ def fit(cfg: TrainConfig | dict, # the run's config, or a dict of its fields
         _train(r)
         return _finish(r)
     finally:
-        _barrier()
+        barrier()
         if r.own_pg: dist.destroy_process_group()

@@ -18,7 +18,8 @@ SCRIPT = r'''
 import hashlib, json, sys
 from pathlib import Path
 import torch
-from deeplense_nb.train import TrainConfig, build_model, dist_info, fit
+from deeplense_nb.train import TrainConfig, build_model, fit
+from deeplense_nb.distributed import dist_info
 cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
 ''' + DATA + r'''
 torch.manual_seed(cfg.seed)
