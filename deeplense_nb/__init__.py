@@ -19,9 +19,27 @@ class _RegisterWithTimm(_abc.MetaPathFinder):
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"): return spec
         run = spec.loader.exec_module
         def exec_module(module):
-            run(module); _importlib.import_module(".models", __name__)
+            run(module)
+            try: _importlib.import_module(".models", __name__)
+            except ImportError:  # timm imported from a module the models need, mid-way (`from deeplense_nb.layers import pair` first)
+                if not _initializing(): raise
+                _sys.meta_path.insert(0, _RegisterLater())
         spec.loader.exec_module = exec_module
         return spec
+
+
+def _initializing() -> bool:
+    "Whether a module of this package is being imported right now."
+    return any(getattr(getattr(m, "__spec__", None), "_initializing", False) for n, m in list(_sys.modules.items()) if n.startswith(__name__ + "."))
+
+
+class _RegisterLater(_abc.MetaPathFinder):
+    "Import `deeplense_nb.models` at the first import after the package's half-imported modules are done."
+    def find_spec(self, name, path=None, target=None):
+        if not _initializing():
+            _sys.meta_path.remove(self)
+            _importlib.import_module(".models", __name__)
+        return None
 
 
 if "timm" in _sys.modules: from . import models  # noqa: E402,F401  (timm is paid for already)

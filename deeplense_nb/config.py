@@ -84,7 +84,8 @@ class OptimConfig(DataConfig):
     amp: str = "auto"             # 'auto' (CUDA: bf16; CPU: a cached probe picks bf16 and/or channels_last where faster), 'probe', 'bf16' or 'none'
     tta: bool = False             # average the final val/test predictions over the 8 rotations/flips (test also without)
     eval_data: str = ""           # more test sets for the best checkpoint (domain shift), comma-separated name and folder pairs (named_paths), resized to img_size
-    prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity (no fine-tuning)
+    prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity
+    prune_finetune_steps: int = 0 # after pruning to each sparsity, also test after this many fine-tuning steps (pruned weights kept at zero); 0: off
     bn_recal: int = 0             # before each validation, recompute BatchNorm statistics over this many training batches (precise BN); 0: off
 
 # %% ../nbs/06b_config.ipynb #b6b24d3d
@@ -122,6 +123,7 @@ def _check_config(c):
     build_transform(c.augment)  # raises on an unknown augmentation name
     named_paths(c.eval_data)  # these three raise on a malformed list
     sparsities(c.prune_sparsities)
+    need(c.prune_finetune_steps >= 0, f"prune_finetune_steps={c.prune_finetune_steps}: must be >= 0")
     model_kwargs(c.model_args)
     need(not (c.sim_set and c.data), f"sim_set={c.sim_set!r} changes the data a run simulates itself; with data={c.data!r} there is none")
     sim_overrides(c.sim_set)  # raises on an unknown LensConfig field or a malformed value

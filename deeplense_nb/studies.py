@@ -185,12 +185,35 @@ def data_columns(df: pd.DataFrame) -> pd.DataFrame:
         df.loc[has, col] = m[has].map(lambda sp: sp.get(key))
     return df
 
-def _reported(out: Path) -> pd.DataFrame:
-    "The complete runs an earlier report of this preset holds (its runs.csv): kept when their run folders are gone."
+def _same(have, want) -> bool:
+    "A runs.csv value against a grid parameter: numbers as numbers, everything else as text ('' for a missing value)."
+    have = "" if have is None or (pd.api.types.is_scalar(have) and pd.isna(have)) else have
+    try: return float(have) == float(want)
+    except (TypeError, ValueError): return str(have) == str(want)
+
+def _made_with(row: pd.Series, params: dict) -> bool:
+    "Whether a reported run was made with `params` (its recipe expanded); data references are not compared, and a field an older run does not record counts as its TrainConfig default."
+    from deeplense_nb.config import TrainConfig
+    fields = TrainConfig.__dataclass_fields__
+    for k, v in with_recipe(params).items():
+        if isinstance(v, str) and "{data:" in v: continue
+        if k in row.index: have = row[k]
+        elif k in fields: have = fields[k].default
+        else: continue
+        if not _same(have, v): return False
+    return True
+
+def _reported(out: Path, preset: dict | None = None) -> pd.DataFrame:
+    "The complete runs an earlier report of this preset holds (its runs.csv), kept when their run folders are gone; with `preset`, only those its grid would still make (same parameters)."
     p = out/"runs.csv"
     if not p.exists(): return pd.DataFrame()
     df = pd.read_csv(p, index_col=0)
-    return df[df["status"] == "complete"] if "status" in df else df.iloc[:0]
+    df = df[df["status"] == "complete"] if "status" in df else df.iloc[:0]
+    if preset is None or "grid" not in preset or not len(df): return df
+    grid = dict(grid_runs(preset))
+    stale = [n for n in df.index if n in grid and not _made_with(df.loc[n], grid[n])]
+    if stale: print(f"{len(stale)} reported run(s) were made with other parameters than the preset's now and will run again: {', '.join(stale[:5])}" + (" ..." if len(stale) > 5 else ""))
+    return df.drop(index=stale)
 
 def _run_grid(study, pre, runs_dir, data, extra, progress, reported=()) -> list:
     "Run the grid's runs that have no finished run folder, except those of the earlier report (`reported`) whose folder is gone."
@@ -271,7 +294,7 @@ def run_study(name, # a shipped study name or a YAML path
     study = load_study(name); pre = get_preset(study, preset); t0, prov = time.time(), provenance()  # the code the runs start with
     runs_dir = (Path(root)/"studies"/study["name"]/preset).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
     out = (Path(results)/study["name"]/preset).resolve(); out.mkdir(parents=True, exist_ok=True)
-    old = _reported(out) if keep_reported else pd.DataFrame()
+    old = _reported(out, pre) if keep_reported else pd.DataFrame()
     old_curves = pd.read_csv(out/"curves.csv") if keep_reported and len(old) and (out/"curves.csv").exists() else pd.DataFrame()
     data = study_data(pre, root, device=None if device in (None, "auto") else device, progress=progress) if run_missing else \
         {k: (Path(root)/"studies"/"data"/data_slug(v)).resolve() for k, v in (pre.get("data") or {}).items()}

@@ -297,7 +297,7 @@ def _keep_best(r: Run, v: dict, epoch):
 
 # %% ../nbs/06_train.ipynb #4b8d4709
 def _extra_tests(r: Run, model, kw) -> dict:
-    "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities`."
+    "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities` (and a fine-tune)."
     from deeplense_nb.data import LensDataset
     from deeplense_nb.models.measure import prune_global
     cfg, m, kw = r.cfg, {}, dict(kw, out_dir=None)
@@ -309,7 +309,18 @@ def _extra_tests(r: Run, model, kw) -> dict:
         pruned = copy.deepcopy(model)
         reached = prune_global(pruned, s)["sparsity"]
         m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw) | {f"test_sparsity{s:g}_reached": reached}
+        if cfg.prune_finetune_steps: m |= _finetuned(r, pruned, s, kw)
     return m
+
+def _finetuned(r: Run, pruned, s: float, kw) -> dict:
+    "Test metrics of a pruned model after `prune_finetune_steps` masked steps at a tenth of `lr` on augmented training batches (their own seeded order)."
+    from deeplense_nb.models.measure import finetune_pruned
+    g = torch.Generator().manual_seed(derive_seed(r.cfg.seed, "prune_finetune", s))
+    idx = torch.randint(len(r.data["train"]), (r.cfg.prune_finetune_steps, r.bs), generator=g).tolist()
+    dl = loader(r.data["train"], batch_sampler=idx)
+    finetune_pruned(pruned, ((r.augment(x, g), y) for x, y in dl), r.loss_fn, lr=r.cfg.lr / 10, device=r.dev)
+    if r.cfg.bn_recal: recalibrate_bn(pruned, (x for x, _ in loader(r.data["train"], batch_sampler=idx[:r.cfg.bn_recal])), r.dev)
+    return evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}_ft", **kw)
 
 def _finish(r: Run) -> dict:
     "Evaluate the best checkpoint on val and test (and the extra tests); write metrics.json and figures (rank 0)."

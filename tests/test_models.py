@@ -194,3 +194,12 @@ def test_timm_create_after_plain_import():
     code = "import deeplense_nb, timm; print(timm.create_model('lens_vit_tiny', in_chans=1, img_size=64, num_classes=3).num_classes)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("first", ["deeplense_nb.layers", "deeplense_nb.core"])
+def test_a_module_the_models_need_can_be_imported_first(first):
+    "Importing a module that deeplense_nb.models itself imports (and that imports timm) must not break on the models' registration hook."
+    code = (f"import {first}; import deeplense_nb.augment; import timm; "
+            "print(timm.create_model('lens_vit_tiny', in_chans=1, img_size=64, num_classes=3).num_classes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr[-2000:]

@@ -13,7 +13,7 @@ from ..layers import pair
 from . import create, list_lens_models
 
 # %% auto #0
-__all__ = ['count_params', 'prune_global', 'flops_per_image', 'model_table']
+__all__ = ['count_params', 'prune_global', 'finetune_pruned', 'flops_per_image', 'model_table']
 
 # %% ../../nbs/05e_models_measure.ipynb #192f99b0
 def count_params(model: nn.Module, nonzero: bool = False) -> int:
@@ -32,6 +32,28 @@ def prune_global(model: nn.Module, # the model to prune
     total = sum(m.weight.numel() for m, _ in params); zeros = sum(int((m.weight == 0).sum()) for m, _ in params)
     return dict(requested=sparsity, sparsity=zeros / total, prunable=total, params=count_params(model),
                 nonzero_params=count_params(model, nonzero=True))
+
+# %% ../../nbs/05e_models_measure.ipynb #e05a0102
+def finetune_pruned(model: nn.Module, # a model pruned by `prune_global` (zeros in its Linear/Conv weights)
+                    batches, # an iterable of (x, y) training batches; one optimizer step each
+                    loss_fn, # loss(output, y)
+                    lr: float = 1e-4, # AdamW learning rate, constant, no weight decay
+                    device="cpu", # where the batches go
+                    layers=(nn.Linear, nn.Conv2d)) -> int:
+    "Fine-tune a pruned model in place, keeping every pruned (zero) weight of `layers` at zero; returns the steps taken."
+    masks = [(m.weight, m.weight != 0) for m in model.modules() if isinstance(m, layers)]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    model.train(); steps = 0
+    for x, y in batches:
+        loss = loss_fn(model(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for w, keep in masks: w.mul_(keep)
+        steps += 1
+    model.eval()
+    return steps
 
 # %% ../../nbs/05e_models_measure.ipynb #80317f0d
 def flops_per_image(model: nn.Module, img_size=64, in_chans: int = 1) -> int:
