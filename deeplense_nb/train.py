@@ -236,13 +236,13 @@ def _train(r: Run):
             if cfg.max_minutes and epoch + 1 < cfg.epochs: r.stop = r.stop or _out_of_time(r)
         if r.stop: break
     if r.step % r.spe:  # stopped inside an epoch
-        sync_buffers(r.model, _eval_model(r))
+        sync_buffers(r.model, _ema_module(r))
         _save_last(r)
 
 # %% ../nbs/06_train.ipynb #93be00c0
 SELECT = dict(classify=("auc_macro", 1), binary=("auc", 1), regress=("mae_dex", -1))  # validation metric, sign
 
-def _eval_model(r: Run): return r.ema.module if r.ema is not None else r.model
+def _eval_model(r: Run): return r.model if r.ema is None else r.ema.module  # what is validated, saved as best and tested
 
 def _validate(r: Run) -> dict:
     "Validation loss and metrics of the evaluated model (every rank computes them on the whole val split)."
@@ -252,12 +252,12 @@ def _validate(r: Run) -> dict:
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
 
 # %% ../nbs/06_train.ipynb #4e4ddd96
-def _recalibrate(r: Run):
-    "Precise BN for the evaluated model: `bn_recal` fixed batches of the training split, unaugmented (the same on every rank)."
+def _recalibrate(r: Run, model=None):
+    "Precise BN for `model` (default: the evaluated model): `bn_recal` fixed batches of the training split, unaugmented (the same on every rank)."
     n = min(len(r.data["train"]), r.cfg.bn_recal * r.bs)
     idx = torch.randperm(len(r.data["train"]), generator=torch.Generator().manual_seed(derive_seed(r.cfg.seed, "bn_recal")))[:n].tolist()
     dl = loader(r.data["train"], batch_sampler=[idx[i:i + r.bs] for i in range(0, n, r.bs)])
-    recalibrate_bn(_eval_model(r), (x for x, _ in dl), r.dev)
+    recalibrate_bn(_eval_model(r) if model is None else model, (x for x, _ in dl), r.dev)
 
 # %% ../nbs/06_train.ipynb #d99f81d7
 def _out_of_time(r: Run) -> bool:
@@ -319,7 +319,7 @@ def _finetuned(r: Run, pruned, s: float, kw) -> dict:
     idx = torch.randint(len(r.data["train"]), (r.cfg.prune_finetune_steps, r.bs), generator=g).tolist()
     dl = loader(r.data["train"], batch_sampler=idx)
     finetune_pruned(pruned, ((r.augment(x, g), y) for x, y in dl), r.loss_fn, lr=r.cfg.lr / 10, device=r.dev)
-    if r.cfg.bn_recal: recalibrate_bn(pruned, (x for x, _ in loader(r.data["train"], batch_sampler=idx[:r.cfg.bn_recal])), r.dev)
+    if r.cfg.bn_recal: _recalibrate(r, pruned)
     return evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}_ft", **kw)
 
 def _finish(r: Run) -> dict:
