@@ -85,6 +85,7 @@ class OptimConfig(DataConfig):
     tta: bool = False             # average the final val/test predictions over the 8 rotations/flips (test also without)
     eval_data: str = ""           # more test sets for the best checkpoint (domain shift), comma-separated name and folder pairs (named_paths), resized to img_size
     prune_sparsities: str = ""    # e.g. '0.5,0.9': also test the best checkpoint pruned to each global sparsity
+    prune_keep: str = "stem,patch_embed,conv1,head,fc" # module names pruning keeps dense (with all they contain), comma-separated; '': prune every layer
     prune_finetune_steps: int = 0 # after pruning to each sparsity, also test after this many fine-tuning steps (pruned weights kept at zero); 0: off
     bn_recal: int = 0             # before each validation, recompute BatchNorm statistics over this many training batches (precise BN); 0: off
 

@@ -307,8 +307,9 @@ def _extra_tests(r: Run, model, kw) -> dict:
         m |= evaluate(model, ds, prefix=f"eval_{name}", **kw)
     for s in sparsities(cfg.prune_sparsities) if "test" in r.data else []:
         pruned = copy.deepcopy(model)
-        reached = prune_global(pruned, s)["sparsity"]
-        m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw) | {f"test_sparsity{s:g}_reached": reached}
+        rep = prune_global(pruned, s, keep=[k.strip() for k in cfg.prune_keep.split(",") if k.strip()])
+        m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw)
+        m |= {f"test_sparsity{s:g}_reached": rep["sparsity"], f"test_sparsity{s:g}_emptied": len(rep["emptied"])}
         if cfg.prune_finetune_steps: m |= _finetuned(r, pruned, s, kw)
     return m
 

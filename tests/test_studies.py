@@ -116,6 +116,7 @@ def test_extra_evaluations(tiny_sets, tmp_path):
     assert {"test_auc_macro", "test_no_tta_auc_macro", "eval_iii_auc_macro", "eval_iii_n"} <= set(m)
     assert m["eval_iii_n"] == 18 and m["pruned"] is False
     assert abs(m["test_sparsity0.9_reached"] - 0.9) < 0.01 and "test_sparsity0.5_auc_axion_vs_cdm" in m
+    assert m["test_sparsity0.9_emptied"] == 0  # stem and head kept dense (prune_keep): no layer collapse
 
 
 def test_img_size_resizes_the_data_and_the_shipped_model_does_the_same(tiny_sets, tmp_path):

@@ -20,18 +20,24 @@ def count_params(model: nn.Module, nonzero: bool = False) -> int:
     "Number of parameters (or of non-zero ones)."
     return int(sum((p != 0).sum() if nonzero else p.numel() for p in model.parameters()))
 
+def _kept(name: str, keep) -> bool: return any(name == k or name.startswith(f"{k}.") for k in keep)
+
 def prune_global(model: nn.Module, # the model to prune
                  sparsity: float, # fraction of prunable weights to zero, in [0, 1)
-                 layers=(nn.Linear, nn.Conv2d)) -> dict:
-    "Globally prune the smallest-magnitude weights of `layers` to `sparsity`, permanently; report what was reached."
+                 layers=(nn.Linear, nn.Conv2d), # module types whose weights are pruned
+                 keep=("stem", "patch_embed", "conv1", "head", "fc"), # module names kept dense (with all under them): the stem and classifier names of the lens and timm models
+                ) -> dict:
+    "Globally prune the smallest-magnitude weights of `layers` outside `keep` to `sparsity`, permanently; report what was reached and which layers it emptied."
     if not 0 <= sparsity < 1: raise ValueError(f"sparsity={sparsity} must be in [0, 1)")
-    params = [(m, "weight") for m in model.modules() if isinstance(m, layers)]
-    if not params: raise ValueError(f"{type(model).__name__} has no {[l.__name__ for l in layers]} weights to prune")
-    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=sparsity)
-    for m, n in params: prune.remove(m, n)
-    total = sum(m.weight.numel() for m, _ in params); zeros = sum(int((m.weight == 0).sum()) for m, _ in params)
+    named = [(n, m) for n, m in model.named_modules() if isinstance(m, layers) and not _kept(n, keep)]
+    if not named: raise ValueError(f"{type(model).__name__} has no {[l.__name__ for l in layers]} weights to prune outside {list(keep)}")
+    prune.global_unstructured([(m, "weight") for _, m in named], pruning_method=prune.L1Unstructured, amount=sparsity)
+    for _, m in named: prune.remove(m, "weight")
+    total = sum(m.weight.numel() for _, m in named)
+    zeros = sum(int((m.weight == 0).sum()) for _, m in named)
     return dict(requested=sparsity, sparsity=zeros / total, prunable=total, params=count_params(model),
-                nonzero_params=count_params(model, nonzero=True))
+                nonzero_params=count_params(model, nonzero=True), emptied=[n for n, m in named if not m.weight.any()])
+
 
 # %% ../../nbs/05e_models_measure.ipynb #e05a0102
 def finetune_pruned(model: nn.Module, # a model pruned by `prune_global` (zeros in its Linear/Conv weights)
