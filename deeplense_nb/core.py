@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'LIMITS', 'device', 'seed_everything', 'derive_seed', 'sha256_file',
-           'save_json', 'load_json', 'git_commit', 'provenance', 'run_dir', 'parse_shard', 'shard_range',
-           'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path', 'check_keys',
-           'machine_load', 'warn_if_busy', 'epoch_line', 'say']
+__all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'OUTPUT_DIRS', 'LIMITS', 'device', 'seed_everything', 'derive_seed',
+           'sha256_file', 'save_json', 'load_json', 'dirty_files', 'git_commit', 'provenance', 'run_dir', 'parse_shard',
+           'shard_range', 'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path',
+           'check_keys', 'machine_load', 'warn_if_busy', 'epoch_line', 'say']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -76,24 +76,34 @@ def load_json(path):
     return json.loads(Path(path).read_text())
 
 # %% ../nbs/00_core.ipynb #41e67fd3
-def git_commit(path=".") -> str | None:
-    "The git commit of the checkout holding `path` (with `-dirty` if it has changes), or None."
-    try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=path, capture_output=True, text=True, timeout=10)
-        r = run("rev-parse", "HEAD")
-        if r.returncode: return None
-        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
-        return r.stdout.strip() + ("-dirty" if dirty else "")
+OUTPUT_DIRS = ("results/", "runs/")  # what runs and studies write: changes there alone do not make a checkout dirty
+
+def dirty_files(path=".") -> list[str] | None:
+    "Tracked files of the git checkout holding `path` that differ from its commit, outside `OUTPUT_DIRS`; None outside a checkout."
+    try: r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError): return None
+    if r.returncode: return None
+    files = [line[3:].split(" -> ")[-1] for line in r.stdout.splitlines() if line.strip()]  # porcelain: 'XY path' from the root
+    return [f for f in files if not f.startswith(OUTPUT_DIRS)]
+
+def git_commit(path=".") -> str | None:
+    "The git commit of the checkout holding `path` (with `-dirty` if `dirty_files` lists any), or None."
+    try: r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError): return None
+    if r.returncode: return None
+    return r.stdout.strip() + ("-dirty" if dirty_files(path) else "")
+
 
 # %% ../nbs/00_core.ipynb #876d9597
 def provenance(dev=None) -> dict:
-    "Versions, commit, device and time: what a result needs to be traced back."
+    "Versions, commit (and the files that differ from it, the first 20), device and time: what a result needs to be traced back."
     import deeplense_nb
+    here = Path(deeplense_nb.__file__).parent
     return dict(package_version=deeplense_nb.__version__, torch_version=torch.__version__, numpy_version=np.__version__,
-                python_version=platform.python_version(), git_commit=git_commit(Path(deeplense_nb.__file__).parent),
+                python_version=platform.python_version(), git_commit=git_commit(here), dirty_files=(dirty_files(here) or [])[:20],
                 device=str(dev if dev is not None else device()), host=platform.node(),
                 time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
 
 # %% ../nbs/00_core.ipynb #ed4a655e
 def run_dir(name: str, root="runs", exist_ok: bool = True) -> Path:
