@@ -66,3 +66,15 @@ def test_predict_reads_a_data_set_folder_and_fails_when_nothing_is_predicted(tmp
     r = subprocess.run([str(EXE), "predict", str(tmp_path / "empty"), str(tmp_path / "nope.npy"), "--out", str(tmp_path / "q.csv"), "-q"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "no image was predicted" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("code", [
+    "import deeplense_nb, timm; m = timm.create_model('lens_vit_tiny')",
+    "import timm, deeplense_nb; m = timm.create_model('lens_vit_tiny')",
+    # timm imported first by a package module the models need (half-imported then): the first lookup registers them
+    "from deeplense_nb.layers import pair; import timm; assert timm.is_model('lens_cnn_tiny'); m = timm.create_model('lens_vit_tiny')",
+    "from deeplense_nb.layers import pair; import timm; assert len(timm.list_models('lens_*')) > 20; assert not hasattr(timm.create_model, '__wrapped__')",
+])
+def test_lens_models_are_in_timm_whatever_the_import_order(code):
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-1500:]
