@@ -85,14 +85,21 @@ def _bench_config(name, data, out, seed) -> TrainConfig:
     return TrainConfig.from_dict(dict(keep, data=str(data), test_fraction=0.0, val_fraction=0.1, tta=False, seed=seed,
                                       out_dir=str(out), resume=True, progress=False))
 
-def _images_per_s(cfg: TrainConfig, size: int, steps: int = 4) -> float:
-    "Training images/s of `cfg`'s model on random batches (a short probe)."
-    m = build_model(cfg.replace(img_size=size), 3); opt = torch.optim.AdamW(m.parameters(), 1e-4); m.train()
+def _images_per_s(cfg: TrainConfig, size: int, steps: int = 5, warmup: int = 3) -> float:
+    "Training images/s of `cfg`'s model on random batches: the median step after `warmup` untimed steps (the first steps pay for kernel set-up)."
+    m = build_model(cfg.replace(img_size=size), 3)
+    opt = torch.optim.AdamW(m.parameters(), 1e-4)
+    m.train()
     x, y = torch.rand(cfg.batch_size, 1, size, size), torch.randint(0, 3, (cfg.batch_size,))
-    for i in range(steps + 1):
-        if i == 1: t = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
-    return steps * cfg.batch_size / (time.perf_counter() - t)
+    times = []
+    for i in range(warmup + steps):
+        t = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= warmup: times.append(time.perf_counter() - t)
+    return cfg.batch_size / float(np.median(times))
 
 # %% ../nbs/08a_learn.ipynb #9b02eda9
 def minutes_to(history: pd.DataFrame, thresholds=THRESHOLDS, metric: str = "val_auc_macro") -> dict:
@@ -117,6 +124,7 @@ def time_to_auc(models=("vit_model_ii", "hybrid_model_ii", "cnn_model_ii", "resn
         if progress: print(f"{name}: {ips:.0f} img/s -> {epochs} epochs of {n_train} images", flush=True)
         m = fit(cfg); h = pd.read_csv(out/name/"history.csv")
         rows.append(dict(model=name, arch=cfg.model, model_args=cfg.model_args, epochs=epochs, probe_images_per_s=ips,
+                         train_images_per_s=m["train_images_per_s"],  # what the run then trained at (augmentation and loading included)
                          train_minutes=h.seconds.sum() / 60, best_val_auc=float(h.val_auc_macro.max()),
                          final_val_auc=float(h.val_auc_macro.iloc[-1]), n_params=m["n_params"], **minutes_to(h, thresholds)))
         if progress: print("  " + ", ".join(f"{k} {v:.3g}" for k, v in rows[-1].items() if k.startswith(("min_to", "best"))), flush=True)
