@@ -6,11 +6,14 @@
 from __future__ import annotations
 import copy, json, os, platform, statistics, time
 from pathlib import Path
+import numpy as np
 import torch
+from .config import build_model
+from .checkpoint import checkpoint_meta
 
 # %% auto #0
 __all__ = ['MODES', 'MIN_PROBE_STEPS', 'mode_settings', 'probe_amp', 'cache_file', 'cpu_name', 'probe_key', 'cached_probe',
-           'choose_amp']
+           'choose_amp', 'run_amp']
 
 # %% ../nbs/06c_amp.ipynb #19fcf979
 MODES = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # cl: channels_last memory format (4-D activations, NHWC)
@@ -122,3 +125,25 @@ def choose_amp(cfg, # the run's config
     if cfg.amp == "auto" and steps < MIN_PROBE_STEPS:
         return dict(mode="fp32", reason=f"amp='auto': a short run ({steps} steps < {MIN_PROBE_STEPS}) is not worth a probe")
     return cached_probe(cfg, batch, probe, refresh=cfg.amp == "probe")
+
+# %% ../nbs/06c_amp.ipynb #a3d00001
+def run_amp(cfg, # the run's TrainConfig
+            dev: torch.device, # its device
+            world: int, # number of processes
+            data: dict, # its datasets; the probe reads the first batch of data['train']
+            num_classes: int, # model outputs
+            bs: int, # this rank's batch
+            steps: int, # optimizer steps in all
+            last: Path, # the run's `last` checkpoint, if it resumes
+            loss_fn, # the run's loss
+           ) -> dict:
+    "The mode `train.fit` trains in (`choose_amp` with a probe of the run's own model and first batch); a resumed run keeps its checkpoint's."
+    if cfg.resume and last.exists() and (saved := checkpoint_meta(last).get("amp")):
+        return saved if saved["reason"].startswith("resumed") else dict(saved, reason=f"resumed in the mode it was trained in ({saved['reason']})")
+    def batch():  # the first training batch of the run, read without touching its random numbers
+        with torch.random.fork_rng():
+            xs, ys = zip(*(data["train"][i] for i in range(min(bs, len(data["train"])))))
+        return torch.stack(xs).to(dev), torch.as_tensor(np.asarray(ys)).to(dev)
+    make = lambda: build_model(cfg, num_classes).to(dev)
+    return choose_amp(cfg, dev, world, steps, probe=lambda x, y: probe_amp(make, loss_fn, x, y), batch=batch)
+

@@ -6,9 +6,10 @@
 from __future__ import annotations
 from pathlib import Path
 from typing import Callable
+from .distributed import rank0_flag
 
 # %% auto #0
-__all__ = ['history_logger', 'optuna_trial']
+__all__ = ['history_logger', 'optuna_trial', 'report_trial']
 
 # %% ../nbs/06e_tracking.ipynb #c41f2609
 def history_logger(cfg, # the run's TrainConfig: `log` is 'none', 'tensorboard' or 'wandb'
@@ -39,3 +40,17 @@ def optuna_trial(cfg):
     if p := st.user_attrs.get("pruner"):  # e.g. {"name": "MedianPruner", "kwargs": {"n_startup_trials": 3}}
         st.pruner = getattr(optuna.pruners, p["name"])(**p.get("kwargs", {}))
     return optuna.trial.Trial(st, cfg.optuna_trial)
+
+# %% ../nbs/06e_tracking.ipynb #7e0d0001
+def report_trial(trial, # the run's Optuna trial (rank 0), or None
+                 value: float, # this epoch's validation metric
+                 epoch: int, # the epoch just finished: Optuna's step
+                 dev, # the run's device (rank 0's answer is broadcast under torchrun)
+                ) -> bool:
+    "Report `value` to the trial; whether Optuna prunes it (rank 0's answer, on every rank)."
+    pruned = False
+    if trial is not None:
+        trial.report(value, epoch)
+        pruned = bool(trial.should_prune())  # numpy bool from some pruners
+    return rank0_flag(pruned, dev)
+

@@ -8,7 +8,6 @@ import copy, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
@@ -21,65 +20,22 @@ from .core import seed_everything, derive_seed, save_json, provenance, epoch_lin
 from .augment import Resize, build_transform
 from .data import loader
 from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate, save_learning_curve
-from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, sim_overrides, model_kwargs, sparsities, task_classes, build_model
+from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model, make_datasets
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta, train_state, load_train_state
 from .distributed import dist_info, init_dist, barrier, sync_buffers, rank0_flag
-from .tracking import history_logger, optuna_trial
+from .tracking import history_logger, optuna_trial, report_trial
 from .layers import recalibrate_bn
-from .amp import choose_amp, probe_amp, mode_settings
+from .amp import run_amp, mode_settings
 
 # %% auto #0
-__all__ = ['SELECT', 'make_datasets', 'Run', 'fit']
-
-# %% ../nbs/06_train.ipynb #8f87a6c6
-def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
-    "Train/val/test `LensDataset`s for `cfg`, simulating the data first (on rank 0) when `cfg.data` is ''."
-    from deeplense_nb.data import simulate_dataset, open_dataset, split_indices, LensDataset
-    path = Path(cfg.data) if cfg.data else Path(cfg.out_dir)/"data"
-    if not cfg.data and rank == 0:
-        simulate_dataset(cfg.sim_config, cfg.n_per_class, seed=cfg.seed, out=path, progress=cfg.progress, **sim_overrides(cfg.sim_set))
-    barrier()
-    data = open_dataset(path)
-    t = 0.0 if cfg.test_data else cfg.test_fraction
-    idx = split_indices(data, use_column=True) if cfg.split == "column" else \
-        split_indices(data, seed=cfg.seed, fractions=(1 - cfg.val_fraction - t, cfg.val_fraction, t))
-    side = data.images.shape[-1]
-    tf = Resize.to(cfg.img_size, side)
-    mk = lambda d, i: LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task)
-    ds = dict(train=mk(data, idx["train"]), val=mk(data, idx["val"]))
-    if cfg.test_data:
-        test = open_dataset(cfg.test_data)
-        if test.images.shape[-1] != side: raise ValueError(f"test_data {cfg.test_data} has {test.images.shape[-1]} px images, data {side} px")
-        ds["test"] = mk(test, None)
-    elif len(idx["test"]): ds["test"] = mk(data, idx["test"])
-    for k, d in ds.items():
-        if len(d) == 0: raise ValueError(f"make_datasets: the {k} split of {path} is empty; use more data or a larger {k}_fraction")
-    return ds
+__all__ = ['SELECT', 'Run', 'fit']
 
 # %% ../nbs/06_train.ipynb #361f61ce
 def _loss_fn(cfg):
+    "The task's training loss: MSE on the centred log mass for regression, label-smoothed cross-entropy otherwise."
     if cfg.task == "regress": return lambda out, y: F.mse_loss(out.float().reshape(-1), y.float() - REGRESS_CENTER)
     return torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-def _amp(cfg, dev, world, data, num_classes, bs, steps, last) -> dict:
-    "The run's precision and memory format (`amp.choose_amp`): the one its `last` checkpoint trained in when it resumes."
-    if cfg.resume and last.exists() and (saved := checkpoint_meta(last).get("amp")):
-        return saved if saved["reason"].startswith("resumed") else dict(saved, reason=f"resumed in the mode it was trained in ({saved['reason']})")
-    def batch():  # the first training batch of the run, read without touching its random numbers
-        with torch.random.fork_rng():
-            xs, ys = zip(*(data["train"][i] for i in range(min(bs, len(data["train"])))))
-        return torch.stack(xs).to(dev), torch.as_tensor(np.asarray(ys)).to(dev)
-    make = lambda: build_model(cfg, num_classes).to(dev)
-    return choose_amp(cfg, dev, world, steps, probe=lambda x, y: probe_amp(make, _loss_fn(cfg), x, y), batch=batch)
-
-# %% ../nbs/06_train.ipynb #4bf407ee
-def _report(r, v: dict, epoch: int):
-    "Report the validation metric to the Optuna trial (rank 0); stop every rank if Optuna prunes the trial."
-    if r.trial is not None:
-        r.trial.report(v[SELECT[r.cfg.task][0]], epoch)
-        r.pruned = bool(r.trial.should_prune())  # numpy bool from some pruners
-    r.pruned = rank0_flag(r.pruned, r.dev)
-    r.stop = r.stop or r.pruned
 
 # %% ../nbs/06_train.ipynb #70c465c8
 @dataclass
@@ -145,7 +101,7 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     sampler = torch.utils.data.DistributedSampler(data["train"], world, rank, shuffle=True, seed=cfg.seed)
     spe = max(1, len(sampler) // bs)
     last = Path(cfg.out_dir)/"checkpoints"/"last.safetensors"
-    amp = _amp(cfg, dev, world, data, num_classes, bs, spe * cfg.epochs, last)
+    amp = run_amp(cfg, dev, world, data, num_classes, bs, spe * cfg.epochs, last, _loss_fn(cfg))
     if mode_settings(amp["mode"])[1]: net = net.to(memory_format=torch.channels_last)
     sched, _ = create_scheduler_v2(opt, "cosine", num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, min_lr=cfg.min_lr,
                                    warmup_lr=cfg.lr * 0.01, step_on_epochs=False, updates_per_epoch=spe)
@@ -281,7 +237,8 @@ def _end_epoch(r: Run, epoch: int, seconds: float):
     if r.rank == 0: say(epoch_line(row, r.cfg.epochs, SELECT[r.cfg.task][0], r.spe * r.cfg.batch_size / max(seconds, 1e-9),
                                    (r.cfg.epochs - epoch - 1) * sum(h["seconds"] for h in r.history) / len(r.history)))
     _keep_best(r, v, epoch + 1)
-    _report(r, v, epoch + 1)
+    r.pruned = report_trial(r.trial, v[SELECT[r.cfg.task][0]], epoch + 1, r.dev)  # Optuna: rank 0 decides for all
+    r.stop = r.stop or r.pruned
     if r.rank == 0: pd.DataFrame(r.history).to_csv(r.out/"history.csv", index=False)
     r.log(row)
     _save_last(r)

@@ -158,11 +158,11 @@ def test_amp_probe_is_recorded_and_a_resumed_run_keeps_its_mode(sim, tmp_path, m
     assert json.loads((tmp_path/"cache"/"amp_probe.json").read_text()), "the probe is cached"
     assert fit(TrainConfig(out_dir=str(tmp_path/"short"), **kw))["amp_mode"] == "fp32"  # 'auto': a short run is not probed
 
-    import deeplense_nb.train as train
-    monkeypatch.setattr(train, "choose_amp", lambda *a, **k: dict(mode="fp32+cl", reason="forced by the test"))
+    import deeplense_nb.amp as amp  # run_amp (what fit calls) asks amp.choose_amp
+    monkeypatch.setattr(amp, "choose_amp", lambda *a, **k: dict(mode="fp32+cl", reason="forced by the test"))
     two = dict(kw, epochs=2)
     m = fit(TrainConfig(out_dir=str(tmp_path/"cl"), max_steps=2, **two))  # stops after 2 steps, then resumes
     assert m["amp_mode"] == "fp32+cl"
-    monkeypatch.setattr(train, "choose_amp", lambda *a, **k: dict(mode="fp32", reason="a new probe"))
+    monkeypatch.setattr(amp, "choose_amp", lambda *a, **k: dict(mode="fp32", reason="a new probe"))
     m2 = fit(TrainConfig(out_dir=str(tmp_path/"cl"), resume=True, **two))
     assert m2["amp_mode"] == "fp32+cl" and m2["amp_reason"].startswith("resumed") and m2["steps"] > m["steps"]
