@@ -86,12 +86,12 @@ def dirty_files(path=".") -> list[str] | None:
     files = [line[3:].split(" -> ")[-1] for line in r.stdout.splitlines() if line.strip()]  # porcelain: 'XY path' from the root
     return [f for f in files if not f.startswith(OUTPUT_DIRS)]
 
-def git_commit(path=".") -> str | None:
-    "The git commit of the checkout holding `path` (with `-dirty` if `dirty_files` lists any), or None."
+def git_commit(path=".", dirty=None) -> str | None:
+    "The git commit of the checkout holding `path` (with `-dirty` if `dirty_files` lists any; `dirty`: that list, already read), or None."
     try: r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError): return None
     if r.returncode: return None
-    return r.stdout.strip() + ("-dirty" if dirty_files(path) else "")
+    return r.stdout.strip() + ("-dirty" if (dirty_files(path) if dirty is None else dirty) else "")
 
 
 # %% ../nbs/00_core.ipynb #876d9597
@@ -99,8 +99,9 @@ def provenance(dev=None) -> dict:
     "Versions, commit (and the files that differ from it, the first 20), device and time: what a result needs to be traced back."
     import deeplense_nb
     here = Path(deeplense_nb.__file__).parent
+    dirty = dirty_files(here)  # one `git status` for both fields
     return dict(package_version=deeplense_nb.__version__, torch_version=torch.__version__, numpy_version=np.__version__,
-                python_version=platform.python_version(), git_commit=git_commit(here), dirty_files=(dirty_files(here) or [])[:20],
+                python_version=platform.python_version(), git_commit=git_commit(here, dirty), dirty_files=(dirty or [])[:20],
                 device=str(dev if dev is not None else device()), host=platform.node(),
                 time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
