@@ -13,6 +13,7 @@ from .core import provenance, save_json
 from .augment import Resize, build_transform
 from .config import TrainConfig, build_model, task_classes
 from .train import fit, _loss_fn
+from .amp import probe_amp
 from timm.optim import create_optimizer_v2
 
 # %% auto #0
@@ -86,20 +87,11 @@ def _bench_config(name, data, out, seed) -> TrainConfig:
                                       out_dir=str(out), resume=True, progress=False))
 
 def _images_per_s(cfg: TrainConfig, size: int, steps: int = 5, warmup: int = 3) -> float:
-    "Training images/s of `cfg`'s model on random batches: the median step after `warmup` untimed steps (the first steps pay for kernel set-up)."
-    m = build_model(cfg.replace(img_size=size), 3)
-    opt = torch.optim.AdamW(m.parameters(), 1e-4)
-    m.train()
+    "Training images/s of `cfg`'s model on a random batch: `amp.probe_amp`'s median fp32 step after `warmup` untimed steps (the first steps pay for kernel set-up)."
     x, y = torch.rand(cfg.batch_size, 1, size, size), torch.randint(0, 3, (cfg.batch_size,))
-    times = []
-    for i in range(warmup + steps):
-        t = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(m(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= warmup: times.append(time.perf_counter() - t)
-    return cfg.batch_size / float(np.median(times))
+    p = probe_amp(lambda: build_model(cfg.replace(img_size=size), 3), torch.nn.functional.cross_entropy, x, y,
+                  modes=("fp32",), steps=steps, warmup=warmup)
+    return cfg.batch_size / (p["modes"]["fp32"]["ms"] / 1e3)
 
 # %% ../nbs/08a_learn.ipynb #9b02eda9
 def minutes_to(history: pd.DataFrame, thresholds=THRESHOLDS, metric: str = "val_auc_macro") -> dict:
