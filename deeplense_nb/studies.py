@@ -249,13 +249,22 @@ def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra,
     if m.get("pruned"): study_obj.tell(trial.number, state=TrialState.PRUNED)
     else: study_obj.tell(trial.number, m[metric])
 
+def _rdb_storage(url: str, tries: int = 5):
+    "Optuna's RDB storage at `url`. Workers that start together on an empty database race to create its tables, and the loser gets an IntegrityError: it waits and tries again, and then finds the tables."
+    import optuna, sqlalchemy.exc
+    for i in range(tries):
+        try: return optuna.storages.RDBStorage(url)
+        except sqlalchemy.exc.IntegrityError:
+            if i == tries - 1: raise
+            time.sleep(1 + i)
+
 def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_trials=None) -> tuple:
     import optuna
     from optuna.trial import TrialState
     o = pre["optuna"]; n_trials = int(n_trials or o["n_trials"])
     name, storage = _optuna_id(study, runs_dir, storage)
     pruner = dict(name="MedianPruner", kwargs=dict(n_startup_trials=o.get("startup_trials", 3), n_warmup_steps=1))
-    st = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+    st = optuna.create_study(study_name=name, storage=_rdb_storage(storage), load_if_exists=True,
                              direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=o.get("seed", 0)),
                              pruner=optuna.pruners.MedianPruner(**pruner["kwargs"]))
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
