@@ -31,8 +31,9 @@ def run_notebook(template, out_nb, parameters: dict, cwd=None, progress=True) ->
 def cmd_simulate(a):
     "Render a simulated data set in the deeplense_nb format (`data.simulate_dataset`)."
     from deeplense_nb.data import simulate_dataset
+    from deeplense_nb.core import comma_list
     out = simulate_dataset(a.config, n_per_class=a.n_per_class, seed=a.seed, out=a.out, shard=a.shard,
-                           device=a.device, progress=not a.quiet, classes=tuple(a.classes.split(",")), **sim_overrides(a))
+                           device=a.device, progress=not a.quiet, classes=tuple(comma_list(a.classes)), **sim_overrides(a))
     print(f"data set written to {out}")
 
 def sim_overrides(a) -> dict:
@@ -86,7 +87,8 @@ def cmd_eda(a):
 def parse_threads(spec: str) -> list[int]:
     "'1,2' -> [1, 2]; '' -> [the threads torch uses now]."
     import torch
-    try: threads = [int(t) for t in str(spec).split(",") if t.strip()] or [torch.get_num_threads()]
+    from deeplense_nb.core import comma_list
+    try: threads = comma_list(spec, int) or [torch.get_num_threads()]
     except ValueError: raise ValueError(f"--threads {spec!r}: give comma-separated whole numbers, e.g. 1,2") from None
     if min(threads) < 1: raise ValueError(f"--threads {spec!r}: every count must be >= 1")
     return threads
@@ -134,7 +136,8 @@ def cmd_bench(a):
         bench_models(device=a.device, out=a.out)
     elif a.what == "learn":  # time to a validation AUC per recipe (deeplense_nb.learn)
         from deeplense_nb.learn import bench_learn
-        models = tuple(m.strip() for m in a.models.split(",") if m.strip())
+        from deeplense_nb.core import comma_list
+        models = tuple(comma_list(a.models))
         if not models: raise ValueError("models='': give at least one recipe or model name")
         if a.budget_min <= 0: raise ValueError(f"budget_min={a.budget_min}: need a positive number of minutes")
         bench_learn(models=models, budget_min=a.budget_min, out=a.out, runs=a.runs)

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-from .core import CLASSES, BINARY_CLASSES, check_keys
+from .core import CLASSES, BINARY_CLASSES, check_keys, comma_list
 from .data import TASKS
 from .augment import Resize, build_transform
 from .distributed import barrier
@@ -16,7 +16,7 @@ from .models import create as create_model
 
 # %% auto #0
 __all__ = ['DataConfig', 'OptimConfig', 'TrainConfig', 'setting_value', 'sim_overrides', 'named_paths', 'model_kwargs',
-           'sparsities', 'task_classes', 'build_model', 'make_datasets', 'parameters_cell']
+           'sparsities', 'task_classes', 'build_model', 'make_datasets', 'eval_datasets', 'parameters_cell']
 
 # %% ../nbs/06b_config.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -170,7 +170,7 @@ def model_kwargs(s: str) -> dict:
 
 def sparsities(s: str) -> list:
     "'0.5,0.9' as a list of floats in [0, 1) (the `prune_sparsities` format)."
-    try: out = [float(t) for t in s.split(",") if t.strip()]
+    try: out = comma_list(s, float)
     except ValueError: raise ValueError(f"TrainConfig: prune_sparsities={s!r} should be numbers like '0.5,0.9'") from None
     if any(not 0 <= x < 1 for x in out): raise ValueError(f"TrainConfig: prune_sparsities={s!r}: each must be in [0, 1)")
     return out
@@ -215,6 +215,13 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
     for k, d in ds.items():
         if len(d) == 0: raise ValueError(f"make_datasets: the {k} split of {path} is empty; use more data or a larger {k}_fraction")
     return ds
+
+def eval_datasets(cfg: TrainConfig) -> dict:
+    "The `eval_data` sets of `cfg` by name, as `LensDataset`s resized and normalised the way `make_datasets` makes its splits."
+    from deeplense_nb.data import LensDataset
+    return {name: LensDataset(path, transform=Resize(cfg.img_size), normalize=cfg.normalize, task=cfg.task)
+            for name, path in named_paths(cfg.eval_data).items()}
+
 
 # %% ../nbs/06b_config.ipynb #9c3b1db7
 _SECTIONS = {"DataConfig": "data: an empty `data` simulates n_per_class images per class of sim_config into out_dir/data",

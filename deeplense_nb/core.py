@@ -13,7 +13,7 @@ import torch
 __all__ = ['CLASSES', 'BINARY_CLASSES', 'CLASS_TO_ID', 'OUTPUT_DIRS', 'LIMITS', 'device', 'seed_everything', 'derive_seed',
            'sha256_file', 'save_json', 'load_json', 'dirty_files', 'git_commit', 'provenance', 'run_dir', 'parse_shard',
            'shard_range', 'regular_file', 'open_regular', 'check_apart', 'load_yaml', 'checkout_root', 'package_path',
-           'check_keys', 'machine_load', 'warn_if_busy', 'epoch_line', 'say']
+           'check_keys', 'comma_list', 'machine_load', 'warn_if_busy', 'epoch_line', 'say']
 
 # %% ../nbs/00_core.ipynb #82c27962
 CLASSES = ("axion", "cdm", "no_sub")
@@ -210,6 +210,14 @@ def check_keys(given, # the names given
     if not bad: return
     hints = "".join(f"; did you mean {m[0]!r} for {k!r}?" for k in bad if (m := difflib.get_close_matches(k, known, 1)))
     raise exc(f"{where}: unknown {what}(s) {bad}{hints}" + (f"; known: {known}" if show_known else ""))
+
+# %% ../nbs/00_core.ipynb #c0a11157
+def comma_list(s: str, # 'a, b,,c' (a setting or a command-line value)
+               cast=str, # applied to each item, e.g. float
+              ) -> list:
+    "The non-empty, stripped items of a comma-separated string, each passed through `cast`."
+    return [cast(t.strip()) for t in str(s).split(",") if t.strip()]
+
 
 # %% ../nbs/00_core.ipynb #e19940ce
 def machine_load(sample_s: float = 0.5) -> dict:

@@ -16,8 +16,8 @@ from .simulate import get_config, simulate_batch
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'open_images', 'DatasetWriter', 'write_dataset',
            'check_output_folder', 'standard_labels', 'ConcatImages', 'LensData', 'open_dataset', 'simulate_dataset',
-           'normalize_image', 'task_targets', 'LensBatch', 'collate', 'loader', 'LensDataset', 'split_indices',
-           'bench_read']
+           'normalize_image', 'task_targets', 'LensBatch', 'collate', 'loader', 'LensDataset', 'stored_side',
+           'split_indices', 'bench_read']
 
 # %% ../nbs/02_data.ipynb #475b2a1c
 FORMAT_VERSION = 1
@@ -347,6 +347,11 @@ class LensDataset(torch.utils.data.Dataset):
         x = normalize_image(torch.from_numpy(np.asarray(self.data.images[self.indices[i]], dtype=np.float32)), self.normalize)
         if self.transform: x = torch.stack([self.transform(xi) for xi in x])
         return LensBatch(x, self.targets[torch.from_numpy(i)])
+
+def stored_side(ds) -> int:
+    "Side in pixels of the stored images of a dataset, before any resizing transform (any Dataset of (x, y): its first image)."
+    return int(ds.data.images.shape[-1]) if isinstance(ds, LensDataset) else int(ds[0][0].shape[-1])
+
 
 # %% ../nbs/02_data.ipynb #38fe7aae
 def split_indices(labels_or_n, # a label table / LensData / label array, or a count

@@ -4,8 +4,9 @@
 
 # %% ../nbs/07_evaluate.ipynb #63792120
 from __future__ import annotations
-import math, warnings
+import copy, math, warnings
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
@@ -17,7 +18,8 @@ from .data import loader
 
 # %% auto #0
 __all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader', 'plot_roc',
-           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'plot_history', 'save_learning_curve']
+           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'extra_metrics', 'plot_history',
+           'save_learning_curve']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -157,6 +159,31 @@ def evaluate(model, # model
         cols = dict(pred=out.numpy()) if task == "regress" else {f"p_{c}": out[:, k].numpy() for k, c in enumerate(classes)}
         pd.DataFrame(dict(target=y.numpy(), **cols)).to_csv(Path(out_dir)/f"predictions_{prefix}.csv", index_label="i")
     return {f"{prefix}_{k}": v for k, v in (m | dict(n=len(y))).items()}
+
+# %% ../nbs/07_evaluate.ipynb #e7a0c002
+def extra_metrics(model, # the trained model (left unchanged)
+                  test=None, # the test split, or None: then only `eval_sets` are scored
+                  eval_sets: dict | None = None, # name -> Dataset, scored as eval_<name>_*
+                  sparsities=(), # global magnitude sparsities, each scored on `test` as test_sparsity<s>_*
+                  keep=(), # module names pruning keeps dense (prune_global's `keep`)
+                  finetune: Callable | None = None, # finetune(pruned, s): trains a pruned copy in place; then scored as test_sparsity<s>_ft_*
+                  **kw, # evaluate's keywords: task, classes, batch_size, device, tta, amp_dtype
+                 ) -> dict:
+    "Test metrics without TTA (when `tta`), on every extra set, and after pruning to each sparsity (and a fine-tune)."
+    from deeplense_nb.models.measure import prune_global
+    kw, m = dict(kw, out_dir=None), {}
+    if kw.get("tta") and test is not None: m |= evaluate(model, test, prefix="test_no_tta", **dict(kw, tta=False))
+    for name, ds in (eval_sets or {}).items(): m |= evaluate(model, ds, prefix=f"eval_{name}", **kw)
+    for s in sparsities if test is not None else []:
+        pruned = copy.deepcopy(model)
+        rep = prune_global(pruned, s, keep=keep)
+        m |= evaluate(pruned, test, prefix=f"test_sparsity{s:g}", **kw)
+        m |= {f"test_sparsity{s:g}_reached": rep["sparsity"], f"test_sparsity{s:g}_emptied": len(rep["emptied"])}
+        if finetune is not None:
+            finetune(pruned, s)
+            m |= evaluate(pruned, test, prefix=f"test_sparsity{s:g}_ft", **kw)
+    return m
+
 
 # %% ../nbs/07_evaluate.ipynb #21d10aa3
 HISTORY_METRIC = dict(classify=("val_auc_macro", "val macro AUC"), binary=("val_auc", "val AUC"), regress=("val_mae_dex", "val MAE [dex]"))

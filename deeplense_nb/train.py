@@ -5,6 +5,7 @@
 # %% ../nbs/06_train.ipynb #226a95e8
 from __future__ import annotations
 import copy, time
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,11 +17,11 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
-from .core import seed_everything, derive_seed, save_json, provenance, epoch_line, say
+from .core import seed_everything, derive_seed, save_json, provenance, epoch_line, say, comma_list
 from .augment import Resize, build_transform
-from .data import loader
-from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate, save_learning_curve
-from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model, make_datasets
+from .data import loader, stored_side
+from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate, extra_metrics, save_learning_curve
+from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model, make_datasets, eval_datasets
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta, train_state, load_train_state
 from .distributed import dist_info, init_dist, barrier, sync_buffers, rank0_flag
 from .tracking import history_logger, optuna_trial, report_trial
@@ -79,10 +80,6 @@ class Run:
     def channels_last(self) -> bool: return mode_settings(self.amp["mode"])[1]  # model and inputs in channels_last memory format
 
 # %% ../nbs/06_train.ipynb #82af25e6
-def _data_size(ds) -> int:
-    "Side in pixels of the stored images of a dataset (before any resizing to `img_size`)."
-    return int(ds.data.images.shape[-1]) if hasattr(ds, "data") and hasattr(ds.data, "images") else int(ds[0][0].shape[-1])
-
 def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     "Everything a run of `cfg` needs, in the order that fixes its random numbers; resumed from `last` when there is one."
     rank, world, _ = dist_info()
@@ -91,7 +88,7 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     seed_everything(cfg.seed)
     data = datasets if datasets is not None else make_datasets(cfg, rank)
     classes = tuple(getattr(data["train"], "classes", None) or task_classes(cfg.task))
-    data_size = _data_size(data["train"])
+    data_size = stored_side(data["train"])
     if not cfg.img_size: cfg = cfg.replace(img_size=data_size)
     num_classes, bs = len(classes) or 1, cfg.batch_size // world
     timm_init = bool(cfg.init) and model is None and is_timm_checkpoint(cfg.init)  # built with its weights: one model, not two
@@ -253,35 +250,17 @@ def _keep_best(r: Run, v: dict, epoch):
                                         _meta(r, kind="weights", epoch=epoch, **{f"val_{key}": v[key]}))
 
 # %% ../nbs/06_train.ipynb #4b8d4709
-def _extra_tests(r: Run, model, kw) -> dict:
-    "Test metrics without TTA (when `tta`), on every `eval_data` set, and after pruning to each of `prune_sparsities` (and a fine-tune)."
-    from deeplense_nb.data import LensDataset
-    from deeplense_nb.models.measure import prune_global
-    cfg, m, kw = r.cfg, {}, dict(kw, out_dir=None)
-    if cfg.tta and "test" in r.data: m |= evaluate(model, r.data["test"], prefix="test_no_tta", **dict(kw, tta=False))
-    for name, path in named_paths(cfg.eval_data).items():
-        ds = LensDataset(path, transform=Resize(cfg.img_size), normalize=cfg.normalize, task=cfg.task)  # as make_datasets resizes
-        m |= evaluate(model, ds, prefix=f"eval_{name}", **kw)
-    for s in sparsities(cfg.prune_sparsities) if "test" in r.data else []:
-        pruned = copy.deepcopy(model)
-        rep = prune_global(pruned, s, keep=[k.strip() for k in cfg.prune_keep.split(",") if k.strip()])
-        m |= evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}", **kw)
-        m |= {f"test_sparsity{s:g}_reached": rep["sparsity"], f"test_sparsity{s:g}_emptied": len(rep["emptied"])}
-        if cfg.prune_finetune_steps: m |= _finetuned(r, pruned, s, kw)
-    return m
-
-def _finetuned(r: Run, pruned, s: float, kw) -> dict:
-    "Test metrics of a pruned model after `prune_finetune_steps` masked steps at a tenth of `lr` on augmented training batches (their own seeded order)."
+def _finetune(r: Run, pruned, s: float):
+    "`prune_finetune_steps` masked steps on a pruned model at a tenth of `lr`, on augmented training batches (their own seeded order)."
     from deeplense_nb.models.measure import finetune_pruned
     g = torch.Generator().manual_seed(derive_seed(r.cfg.seed, "prune_finetune", s))
     idx = torch.randint(len(r.data["train"]), (r.cfg.prune_finetune_steps, r.bs), generator=g).tolist()
     dl = loader(r.data["train"], batch_sampler=idx)
     finetune_pruned(pruned, ((r.augment(x, g), y) for x, y in dl), r.loss_fn, lr=r.cfg.lr / 10, device=r.dev)
     if r.cfg.bn_recal: _recalibrate(r, pruned)
-    return evaluate(pruned, r.data["test"], prefix=f"test_sparsity{s:g}_ft", **kw)
 
 def _finish(r: Run) -> dict:
-    "Evaluate the best checkpoint on val and test (and the extra tests); write metrics.json and figures (rank 0)."
+    "Evaluate the best checkpoint on val and test (and `extra_metrics`); write metrics.json and figures (rank 0)."
     best = r.out/"checkpoints"/"best.safetensors"
     if r.best is None: _keep_best(r, _validate(r), round(r.step / r.spe, 3))  # stopped before any epoch end
     barrier()
@@ -290,7 +269,8 @@ def _finish(r: Run) -> dict:
     out = r.out if r.rank == 0 else None
     kw = dict(task=r.cfg.task, classes=r.classes, batch_size=max(r.bs, 64), device=r.dev, tta=r.cfg.tta, amp_dtype=r.amp_dtype, out_dir=out)
     m = {k: v for split in ("val", "test") if split in r.data for k, v in evaluate(model, r.data[split], prefix=split, **kw).items()}
-    m |= _extra_tests(r, model, kw)
+    m |= extra_metrics(model, r.data.get("test"), eval_datasets(r.cfg), sparsities(r.cfg.prune_sparsities), comma_list(r.cfg.prune_keep),
+                       partial(_finetune, r) if r.cfg.prune_finetune_steps else None, **kw)
     secs = sum(h["seconds"] for h in r.history)
     m |= dict(task=r.cfg.task, model=r.cfg.model, best_epoch=r.best_epoch, epochs_run=len(r.history), steps=r.step, pruned=r.pruned,
               n_params=sum(p.numel() for p in model.parameters()), train_seconds=secs,
