@@ -40,6 +40,18 @@ def _grids(preset: dict) -> list:
 
 _STUDY_KEYS = {"title", "question", "template", "results", "presets"}
 _PRESET_KEYS = {"data", "params", "grid", "optuna", "note"}
+_OPTUNA_KEYS = {"n_trials", "metric", "direction", "startup_trials", "seed", "space", "enqueue", "pruner_warmup"}
+
+def _check_optuna(o: dict, where: str):
+    "An Optuna section's keys, and each `enqueue` point: only the search space's names, each value inside its range."
+    check_keys(o, _OPTUNA_KEYS, f"{where} optuna")
+    space = optuna_space(o.get("space") or {})
+    for point in o.get("enqueue") or []:
+        check_keys(point, space, f"{where} optuna enqueue", "search-space name")
+        for k, v in point.items():
+            d = space[k]
+            if not (v in d.choices if hasattr(d, "choices") else isinstance(v, (int, float)) and d.low <= v <= d.high):
+                raise ValueError(f"{where} optuna enqueue: {k}={v!r} is outside its search space {space[k]}")
 
 def load_study(name) -> dict:
     "A study's definition from `configs/studies/<name>.yaml` (or a path to a YAML file), checked."
@@ -56,6 +68,7 @@ def load_study(name) -> dict:
         where = f"{p.name} preset {pname!r}"
         check_keys(pre, _PRESET_KEYS, where)
         if ("grid" in pre) == ("optuna" in pre): raise KeyError(f"{where}: give exactly one of 'grid' or 'optuna'")
+        if "optuna" in pre: _check_optuna(pre["optuna"], where)
         names = set(pre.get("params", {})) | {k for g in _grids(pre) for k in g} | {k for k in pre.get("optuna", {}).get("space", {}) if "." not in k}
         if bad := sorted(names - set(known) - {"recipe"}): raise KeyError(f"{where}: {bad} are not parameters of {st['template']}")
         for _, params in (grid_runs(pre) if "grid" in pre else [("", pre.get("params", {}))]):
@@ -263,11 +276,12 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
     from optuna.trial import TrialState
     o = pre["optuna"]; n_trials = int(n_trials or o["n_trials"])
     name, storage = _optuna_id(study, runs_dir, storage)
-    pruner = dict(name="MedianPruner", kwargs=dict(n_startup_trials=o.get("startup_trials", 3), n_warmup_steps=1))
+    pruner = dict(name="MedianPruner", kwargs=dict(n_startup_trials=o.get("startup_trials", 3), n_warmup_steps=o.get("pruner_warmup", 1)))
     st = optuna.create_study(study_name=name, storage=_rdb_storage(storage), load_if_exists=True,
                              direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=o.get("seed", 0)),
                              pruner=optuna.pruners.MedianPruner(**pruner["kwargs"]))
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
+    for point in o.get("enqueue") or []: st.enqueue_trial(point, skip_if_exists=True)  # asked first; once per study, however many workers
     space, base, failed = optuna_space(o["space"]), pre.get("params") or {}, []
     done = lambda: sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in st.get_trials(deepcopy=False))
     # a trial another live worker is running counts towards the budget, so that workers sharing a storage stop together

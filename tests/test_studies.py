@@ -33,6 +33,13 @@ def test_bad_study_files_are_refused(tmp_path):
     with pytest.raises(KeyError, match="lrr"): load_study(p)
     p.write_text("template: nbs/experiments/train.ipynb\nresults: x.ipynb\npresets:\n  tiny: {params: {epochs: 1}}\n")
     with pytest.raises(KeyError, match="exactly one of 'grid' or 'optuna'"): load_study(p)
+    opt = "template: nbs/experiments/train.ipynb\nresults: x.ipynb\npresets:\n  tiny: {params: {epochs: 1}, optuna: {n_trials: 1, space: {lr: {float: [0.001, 0.01]}}, %s}}\n"
+    p.write_text(opt % "n_trial: 2")
+    with pytest.raises(KeyError, match="n_trial"): load_study(p)             # a misspelt Optuna setting is not ignored
+    p.write_text(opt % "enqueue: [{lr: 0.1}]")
+    with pytest.raises(ValueError, match="outside its search space"): load_study(p)
+    p.write_text(opt % "enqueue: [{wd: 0.1}]")
+    with pytest.raises(KeyError, match="wd"): load_study(p)
     with pytest.raises(KeyError, match="no preset 'huge'"): run_study("augmentation", "huge", root=tmp_path/"r", results=tmp_path/"res")
 
 
@@ -60,6 +67,8 @@ def test_tiny_preset_runs(name, tmp_path):
         assert [p.stat().st_mtime_ns for p in first] == stamp, "complete trials must not run again"
         trials = pd.read_csv(out/"trials.csv")
         assert len(trials) == 3 and set(trials["state"]) <= {"COMPLETE", "PRUNED"}
+        for k, v in (pre["optuna"].get("enqueue") or [{}])[0].items():  # the enqueued point is trial 0, and only once
+            assert trials.loc[0, f"params_{k}"] == v, (k, trials.loc[0, f"params_{k}"], v)
         assert len(trials_to_study(trials, pre["optuna"]["space"]).trials) == 3
         _results_ok(out, 3)
         return
