@@ -343,7 +343,8 @@ def run_study(name, # a shipped study name or a YAML path
     if len(curves): curves.to_csv(out/"curves.csv", index=False)
     save_json(dict(study=study["name"], preset=preset, definition=pre, data={k: str(v) for k, v in data.items()},
                    runs=len(df), complete=int((df["status"] == "complete").sum()) if len(df) else 0, failed=failed,
-                   wall_seconds=round(time.time() - t0, 1),
+                   wall_seconds=round(time.time() - t0, 1) if run_missing else None,  # a report alone does not know how long its runs took
+                   report_only=not run_missing,
                    train_seconds=float(pd.to_numeric(df.get("train_seconds", pd.Series(dtype=float)), errors="coerce").sum()),
                    command=" ".join(sys.argv), **info, **prov, **run_commits(df)), out/"provenance.json")
     if failed: print(f"{len(failed)} run(s) failed (see {out/'provenance.json'}):\n" + "\n".join(f"  {f['run']}: {f['error'][:300]}" for f in failed))
@@ -408,8 +409,10 @@ def describe(study: str, preset: str, folder: str = "") -> str:
     v = load_json(p)
     planned = f" ({v['planned']} planned)" if v.get("planned", v["runs"]) != v["complete"] else ""
     return (f"{study} / preset {preset}: {v['complete']} complete runs{planned}, {len(v.get('failed', []))} failed; "
-            f"{v['train_seconds'] / 60:.1f} min of training ({v['wall_seconds'] / 60:.1f} min wall time with data, evaluation "
-            f"and notebooks) on {v['device']} "
+            f"{v['train_seconds'] / 60:.1f} min of training"
+            + (f" ({v['wall_seconds'] / 60:.1f} min wall time with data, evaluation and notebooks)" if v.get("wall_seconds") is not None else
+               " (collected from runs made earlier: no wall time)")
+            + f" on {v['device']} "
             f"({v['host']}); collected at commit {str(v['git_commit'])[:10]}, {v['time'][:10]}"
             + (f"; the runs ran on {', '.join(f'{k[:10]}{chr(32)}({n})' for k, n in v['run_commits'].items())}"
                f", {v.get('runs_on_dirty_tree', 0)} on a dirty tree" if v.get("run_commits") else "") + ".")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from deeplense_nb.studies import list_studies, load_study, grid_runs, run_study, summarize, trials_to_study
+from deeplense_nb.studies import list_studies, load_study, grid_runs, run_study, summarize, trials_to_study, describe
 from deeplense_nb.train import TrainConfig, fit, load_checkpoint
 from deeplense_nb.data import simulate_dataset
 
@@ -83,6 +83,8 @@ def test_tiny_preset_runs(name, tmp_path):
         run_study(name, "tiny", root=root, results=res, progress=False, run_missing=False)  # report what is there
         prov = json.loads((out/"provenance.json").read_text())
         assert (prov["complete"], prov["planned"]) == (1, 2) and not (redo/"metrics.json").exists()
+        assert prov["report_only"] and prov["wall_seconds"] is None  # a report alone does not claim its runs' wall time
+        assert "no wall time" in describe(name, "tiny", out)
         run_study(name, "tiny", root=root, results=res, progress=False)
         assert (keep/"metrics.json").stat().st_mtime_ns == stamp and (redo/"metrics.json").exists()
         assert {"test_auc_macro", "test_no_tta_auc_macro"} <= set(runs.columns)
