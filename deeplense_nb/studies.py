@@ -148,8 +148,8 @@ def optuna_space(space: dict) -> dict:
     return out
 
 def trial_params(values: dict, base: dict) -> dict:
-    "Template parameters of a trial: sampled values, with `model_args.<k>` merged into the `model_args` string."
-    p = {**base, **{k: v for k, v in values.items() if "." not in k}}
+    "Template parameters of a trial: `base` with its recipe expanded, the sampled values over it, and each `model_args.<k>` added to the (recipe's) `model_args`."
+    p = {**with_recipe(base), **{k: v for k, v in values.items() if "." not in k}}
     extra = [f"{k.split('.', 1)[1]}={v}" for k, v in values.items() if k.startswith("model_args.")]
     if extra: p["model_args"] = ",".join(filter(None, [p.get("model_args", "")] + extra))
     return p
@@ -252,7 +252,7 @@ def _run_trial(study_obj, storage, trial, template, runs_dir, base, data, extra,
     from optuna.trial import TrialState
     name = f"trial-{trial.number:04d}"
     study_obj._storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())
-    params = {k: fill(v, data) for k, v in with_recipe(trial_params(trial.params, base)).items()}
+    params = {k: fill(v, data) for k, v in trial_params(trial.params, base).items()}
     try:
         d = run(template, name, runs_dir, progress=False, **params, **extra, optuna_storage=storage,
                 optuna_study=study_obj.study_name, optuna_trial=trial._trial_id)
