@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm  # plain bars: the runner is a terminal tool, and notebooks stay free of widget warnings
-from .core import provenance, save_json, load_json, load_yaml, package_path, checkout_root, check_keys
+from .core import provenance, save_json, load_json, load_yaml, package_path, checkout_root, check_keys, derive_seed
 from .experiments import find_template, template_parameters, run, collect_runs, execute
 
 # %% auto #0
@@ -271,6 +271,10 @@ def _rdb_storage(url: str, tries: int = 5):
             if i == tries - 1: raise
             time.sleep(1 + i)
 
+def _sampler_seed(o: dict) -> int:
+    "This worker's TPE seed: the preset's `seed` and the worker's id. With one seed for all, workers sharing a study draw the same random start-up trials."
+    return derive_seed(o.get("seed", 0), worker_id()) % 2**32
+
 def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_trials=None) -> tuple:
     import optuna
     from optuna.trial import TrialState
@@ -278,7 +282,7 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
     name, storage = _optuna_id(study, runs_dir, storage)
     pruner = dict(name="MedianPruner", kwargs=dict(n_startup_trials=o.get("startup_trials", 3), n_warmup_steps=o.get("pruner_warmup", 1)))
     st = optuna.create_study(study_name=name, storage=_rdb_storage(storage), load_if_exists=True,
-                             direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=o.get("seed", 0)),
+                             direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=_sampler_seed(o)),
                              pruner=optuna.pruners.MedianPruner(**pruner["kwargs"]))
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
     for point in o.get("enqueue") or []: st.enqueue_trial(point, skip_if_exists=True)  # asked first; once per study, however many workers
