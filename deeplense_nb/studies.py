@@ -285,7 +285,7 @@ def _run_optuna(study, pre, runs_dir, data, extra, progress, storage=None, n_tri
                              direction=o.get("direction", "maximize"), sampler=optuna.samplers.TPESampler(seed=_sampler_seed(o)),
                              pruner=optuna.pruners.MedianPruner(**pruner["kwargs"]))
     st.set_user_attr("pruner", pruner)  # the trial runs (other processes) build the same pruner from it
-    for point in o.get("enqueue") or []: st.enqueue_trial(point, skip_if_exists=True)  # asked first; once per study, however many workers
+    for point in o.get("enqueue") or []: st.enqueue_trial(point, skip_if_exists=True)  # asked first, once per study (two workers starting at one instant may both add it)
     space, base, failed = optuna_space(o["space"]), pre.get("params") or {}, []
     done = lambda: sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in st.get_trials(deepcopy=False))
     # a trial another live worker is running counts towards the budget, so that workers sharing a storage stop together

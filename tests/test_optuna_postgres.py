@@ -69,8 +69,9 @@ def test_two_workers_share_one_postgresql_study(postgres_url, tmp_path):
     assert n_trials <= len(trials) <= n_trials + 1, states
     workers_seen = {t.user_attrs["worker"] for t in trials}
     assert len(workers_seen) == 2, f"every trial came from one worker: {workers_seen}"
-    points = [tuple(sorted(t.params.items())) for t in trials]
-    assert len(set(points)) == len(points), f"two workers drew the same trial (one sampler seed for both?): {points}"
+    # sampled trials differ (an enqueued point is the same by design, and two workers starting at one instant may both ask it)
+    points = [tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs]
+    assert len(points) >= n_trials - 2 and len(set(points)) == len(points), f"two workers drew the same trial (one sampler seed for both?): {points}"
     # every trial ran once, in the runs folder of the worker the study records for it
     ran = {int(p.parent.name.split("-")[1]): i for i in (0, 1)
            for p in (tmp_path/f"runs{i}"/"studies"/"hparams"/"tiny").glob("trial-*/metrics.json")}
