@@ -31,9 +31,8 @@ def run_notebook(template, out_nb, parameters: dict, cwd=None, progress=True) ->
 def cmd_simulate(a):
     "Render a simulated data set in the deeplense_nb format (`data.simulate_dataset`)."
     from deeplense_nb.data import simulate_dataset
-    from deeplense_nb.core import comma_list
     out = simulate_dataset(a.config, n_per_class=a.n_per_class, seed=a.seed, out=a.out, shard=a.shard,
-                           device=a.device, progress=not a.quiet, classes=tuple(comma_list(a.classes)), **sim_overrides(a))
+                           device=a.device, progress=not a.quiet, classes=tuple(a.classes.split(",")), **sim_overrides(a))
     print(f"data set written to {out}")
 
 def sim_overrides(a) -> dict:
