@@ -158,18 +158,18 @@ def param_table(template) -> str:
     return "\n".join(f"{k:{w}s}  {str(v['default']):{d}s}  {v.get('help') or ''}".rstrip() for k, v in ps.items())
 
 def cmd_train(a):
-    "Train + evaluate: run the papermill template into `runs/<name>/` (under torchrun: `train.fit` on every rank)."
+    "Train + evaluate: run the papermill template into `runs/<name>/` or `out_dir=...` (under torchrun: `train.fit` on every rank)."
     import os
     if a.list_params: return print(param_table(a.template))
     params = train_params(a); name = a.name or (Path(a.config).stem if a.config else "train")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # papermill per rank makes no sense: call the loop directly
         from deeplense_nb.train import fit
-        m = fit({**params, "out_dir": str(Path(a.root)/name)})
+        d = Path(params.get("out_dir") or Path(a.root)/name); m = fit({**params, "out_dir": str(d)})
     else:
         from deeplense_nb.experiments import run
         from deeplense_nb.core import load_json
-        m = load_json(run(a.template, name, a.root, overwrite=a.overwrite, progress=not a.quiet, parameters=params)/"metrics.json")
-    if int(os.environ.get("RANK", "0")) == 0: print_metrics(m, Path(a.root)/name)
+        d = run(a.template, name, a.root, overwrite=a.overwrite, progress=not a.quiet, parameters=params); m = load_json(d/"metrics.json")
+    if int(os.environ.get("RANK", "0")) == 0: print_metrics(m, d)
 
 # %% ../nbs/11_cli.ipynb #f0196aa1
 def print_metrics(m: dict, run) -> None:

@@ -60,13 +60,15 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
         progress: bool = True, # papermill's progress bar
         parameters: dict | None = None, # notebook parameters whose names clash with run's own (progress, name, ...)
         **params) -> Path:
-    "Execute `template` with `params` (and `parameters`) into `root/name/` and return the run folder."
+    "Execute `template` with `params` (and `parameters`) into `root/name/` (or into an explicit `out_dir` parameter) and return the run folder."
     params = {**(parameters or {}), **params}
     import papermill as pm
     template = find_template(template); name = name or template.stem
     defaults = template_parameters(template)
     check_keys(params, defaults, f"run: {template.name}'s parameters cell", "parameter")
-    d = run_dir(name, root).resolve()  # refuses names that leave root
+    if params.get("out_dir") and "out_dir" in defaults:  # the user chose the folder: the notebook, params and metrics go there too
+        d = Path(params["out_dir"]).expanduser().resolve(); d.mkdir(parents=True, exist_ok=True); params["out_dir"] = str(d)
+    else: d = run_dir(name, root).resolve()  # refuses names that leave root
     if (d/"metrics.json").exists():
         if not overwrite: raise FileExistsError(f"{d} holds a complete run; pass overwrite=True or choose another name")
         shutil.rmtree(d); d.mkdir()

@@ -38,7 +38,8 @@ def load(name, device=None, root=None) -> tuple[torch.nn.Module, dict]:
         card = load_json(card_path) if card_path is not None and card_path.exists() else {}
         meta = checkpoint_meta(f)  # metadata only: no second tensor read
         return model, {**card, "name": card.get("name", p.stem), "task": meta["task"], "classes": meta["classes"],
-                       "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict()}
+                       "img_size": meta["img_size"], "normalize": meta["normalize"], "config": cfg.to_dict(),
+                       "sim_config": card.get("sim_config") or cfg.sim_config}  # a run folder has no card: its simulator from the config
     except Exception as e:
         why = (str(e).splitlines() or [""])[0][:200]
         raise ValueError(f"model file {f} is not a readable deeplense_nb checkpoint ({type(e).__name__}: {why})") from None

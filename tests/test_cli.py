@@ -57,9 +57,11 @@ def test_quickstart_trains_evaluates_and_explores(tmp_path):
 
 
 def test_train_then_predict_npy_and_fits(tmp_path):
-    cli("train", "--root", tmp_path / "runs", "--name", "tiny", "-q", "n_per_class=6", "epochs=1", "batch_size=6",
-        "model=lens_cnn_tiny", "val_fraction=0.2", "test_fraction=0.2", "progress=false")   # a parameter named like run()'s own
-    run = tmp_path / "runs" / "tiny"
+    run = tmp_path / "mine"  # an explicit out_dir is the run folder: metrics, notebook and the printed path
+    r = cli("train", "--root", tmp_path / "runs", "--name", "tiny", "-q", "n_per_class=6", "epochs=1", "batch_size=6",
+            "model=lens_cnn_tiny", "val_fraction=0.2", "test_fraction=0.2", "progress=false",   # a parameter named like run()'s own
+            f"out_dir={run}")
+    assert f"run folder: {run.resolve()}" in r.stdout and (run / "notebook.ipynb").exists() and not (tmp_path / "runs" / "tiny").exists()
     from deeplense_nb.simulate import simulate_batch
     from astropy.io import fits
     x, _ = simulate_batch("model_ii", ["axion", "no_sub"], seed=7)
