@@ -80,6 +80,7 @@ class OptimConfig(DataConfig):
     warmup_epochs: int = 1        # linear warm-up before the cosine decay
     min_lr: float = 1e-6          # learning rate at the end of the cosine
     label_smoothing: float = 0.1  # classification only
+    regress_loss: str = "mse"     # regression only: 'mse' (trains towards the posterior mean) or 'l1' (the posterior median, which minimises the MAE)
     clip_grad: float = 1.0        # max gradient norm; 0: off
     ema_decay: float = 0.0        # EMA of the weights (timm ModelEmaV3); 0: off, else the EMA is validated and saved
     amp: str = "auto"             # 'auto' (CUDA: bf16; CPU: a cached probe picks bf16 and/or channels_last where faster), 'probe', 'bf16' or 'none'
@@ -118,6 +119,7 @@ def _check_config(c):
     need(c.task in TASKS, f"task={c.task!r}: choose one of {TASKS}")
     need(c.amp in ("auto", "probe", "bf16", "none"), f"amp={c.amp!r}: choose 'auto', 'probe', 'bf16' or 'none'")
     need(c.log in ("none", "tensorboard", "wandb"), f"log={c.log!r}: choose 'none', 'tensorboard' or 'wandb'")
+    need(c.regress_loss in ("mse", "l1"), f"regress_loss={c.regress_loss!r}: choose 'mse' or 'l1'")
     need(c.split in ("random", "column"), f"split={c.split!r}: choose 'random' or 'column'")
     need(0 < c.val_fraction < 1 and 0 <= c.test_fraction < 1 and c.val_fraction + c.test_fraction < 1,
          f"val_fraction={c.val_fraction}, test_fraction={c.test_fraction}: need 0 < val, 0 <= test, val + test < 1")

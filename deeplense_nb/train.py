@@ -32,9 +32,11 @@ from .amp import run_amp, mode_settings
 __all__ = ['SELECT', 'Run', 'fit']
 
 # %% ../nbs/06_train.ipynb #361f61ce
+def _regress_loss(cfg): return F.l1_loss if cfg.regress_loss == "l1" else F.mse_loss
+
 def _loss_fn(cfg):
-    "The task's training loss: MSE on the centred log mass for regression, label-smoothed cross-entropy otherwise."
-    if cfg.task == "regress": return lambda out, y: F.mse_loss(out.float().reshape(-1), y.float() - REGRESS_CENTER)
+    "The task's training loss: MSE (or L1, `regress_loss`) on the centred log mass for regression, label-smoothed cross-entropy otherwise."
+    if cfg.task == "regress": return lambda out, y: _regress_loss(cfg)(out.float().reshape(-1), y.float() - REGRESS_CENTER)
     return torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
 
@@ -201,7 +203,7 @@ def _validate(r: Run) -> dict:
     "Validation loss and metrics of the evaluated model (every rank computes them on the whole val split)."
     dl = loader(r.data["val"], batch_size=max(r.bs, 64), generator=torch.Generator().manual_seed(0))
     out, y = predict_loader(_eval_model(r), dl, r.cfg.task, r.dev, amp_dtype=r.amp_dtype)
-    if r.cfg.task == "regress": return dict(loss=float(F.mse_loss(out, y.float())), **regression_metrics(out, y))
+    if r.cfg.task == "regress": return dict(loss=float(_regress_loss(r.cfg)(out, y.float())), **regression_metrics(out, y))
     return dict(loss=float(F.nll_loss(out.clamp_min(1e-12).log(), y)), **lens_metrics(out, y, r.classes, probs=True))
 
 # %% ../nbs/06_train.ipynb #4e4ddd96
