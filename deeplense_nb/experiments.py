@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_experiments.ipynb #bab4e790
 from __future__ import annotations
-import ast, json, shutil
+import ast, json, shutil, tempfile
 from pathlib import Path
 import pandas as pd
 import yaml
@@ -36,19 +36,20 @@ def template_parameters(template) -> dict:
     return out
 
 # %% ../nbs/09_experiments.ipynb #3f81402f
-def _ipc_kernel_manager():
+def _ipc_kernel_manager(sockets):
     from jupyter_client.manager import AsyncKernelManager
     class IPCKernelManager(AsyncKernelManager):
-        "A kernel on local IPC sockets: nothing listens on TCP, and the kernel prints no 'TCP without encryption' warning."
-        def __init__(self, **kw): super().__init__(**kw); self.transport = "ipc"
+        "A kernel on local IPC sockets in `sockets` (not in the run folder): nothing listens on TCP, and the kernel prints no 'TCP without encryption' warning."
+        def __init__(self, **kw): super().__init__(**kw); self.transport, self.ip = "ipc", str(Path(sockets)/"kernel")
     return IPCKernelManager
 
 def execute(template, out_nb, parameters: dict | None = None, cwd=None, kernel: str = "python3", progress: bool = True) -> Path:
     "Run notebook `template` with papermill into `out_nb` (its folder created), on a local IPC kernel; what the notebook writes to fd 1 (the training loop's epoch lines) shows in the terminal too."
     import papermill as pm
     out_nb = Path(out_nb); out_nb.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(template), str(out_nb), parameters=parameters or {}, cwd=str(cwd or out_nb.parent), kernel_name=kernel,
-                        progress_bar=progress, kernel_manager_class=_ipc_kernel_manager())
+    with tempfile.TemporaryDirectory(prefix="dlnb-kernel-") as sockets:  # the kernel's socket files live here, not in the run folder
+        pm.execute_notebook(str(template), str(out_nb), parameters=parameters or {}, cwd=str(cwd or out_nb.parent), kernel_name=kernel,
+                            progress_bar=progress, kernel_manager_class=_ipc_kernel_manager(sockets))
     return out_nb
 
 # %% ../nbs/09_experiments.ipynb #fbce6b91

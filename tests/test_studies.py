@@ -163,3 +163,14 @@ def test_cli_lists_studies_and_rejects_unknown_ones():
     assert r.returncode == 0 and all(s in r.stdout for s in STUDIES)
     r = subprocess.run(exe + ["study", "nope"], capture_output=True, text=True)
     assert r.returncode != 0 and "shipped studies" in r.stderr
+
+
+def test_kernel_sockets_stay_out_of_the_run_folder(tmp_path):
+    "While the papermill kernel runs, its IPC socket files are not in the run folder (the notebook's cwd)."
+    import nbformat
+    from deeplense_nb.experiments import execute
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nseen = sorted(os.listdir('.'))\nassert not [f for f in seen if 'ipc' in f or f.startswith('kernel')], seen")])
+    t = tmp_path / "t.ipynb"; nbformat.write(nb, t)
+    execute(t, tmp_path / "run" / "notebook.ipynb", progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notebook.ipynb"]
