@@ -11,14 +11,13 @@ data and the `last` checkpoint) are tarred into OUT for `deeplense-nb robustness
 
     python scripts/gpu_train.py OUT [--budget-s 300] [--only NAME,...]
 """
-import argparse, json, os, subprocess, tarfile, time
+import argparse, json, os, tarfile, time
 from pathlib import Path
 import torch, yaml
 from deeplense_nb.config import TrainConfig, sim_overrides
-from deeplense_nb.core import CLASSES
+from deeplense_nb.core import CLASSES, provenance
 from deeplense_nb.data import simulate_dataset
 from deeplense_nb.train import fit, _setup, _epoch_loader, _train_step
-from deeplense_nb.core import provenance
 
 T0 = time.time()
 p = argparse.ArgumentParser()
@@ -47,8 +46,8 @@ RUNS = {  # name: (config, the data simulated for it, share of the budget)
 }
 only = [s for s in a.only.split(",") if s]
 
-def probe_rate(cfg: TrainConfig, steps=40, warmup=10) -> float:
-    "Training images per second of the run's own step and loader (including its data path)."
+def probe_rate(cfg: TrainConfig, steps=40, warmup=10) -> tuple[float, int]:
+    "Training images per second of the run's own step and loader (including its data path), and the training split's size."
     r = _setup(cfg)
     def epochs():  # the epoch-0 loader, again whenever it runs out
         while True:
@@ -64,45 +63,36 @@ def probe_rate(cfg: TrainConfig, steps=40, warmup=10) -> float:
     rate = cfg.batch_size * steps / (time.perf_counter() - t)
     return rate, len(r.data["train"])
 
-mass_epochs = None
+def run_config(name, base, **kw) -> dict:
+    "The run's config: its base, its simulated data, its folder under WORK (and the CPU settings of a smoke run)."
+    return dict(base, data=str(WORK/f"data_{name}"), out_dir=str(WORK/name), **(dict(device="cpu", num_workers=0) if a.cpu else {}), **kw)
+
 for name, (base, sim, share) in RUNS.items():
     if only and name not in only: continue
-    out = WORK/name
-    cfg = dict(base, out_dir=str(out), **(dict(device="cpu", num_workers=0) if a.cpu else {}))
     t = time.time()
-    data = WORK/f"data_{name}"
-    n = max(30, int(sim["n"] * a.scale))
-    simulate_dataset(sim["config"], n_per_class=n, seed=sim["seed"], out=data, classes=sim.get("classes", CLASSES),
-                     chunk_size=2048, progress=False, **sim_overrides(sim.get("set", "")))
-    cfg["data"] = str(data)
+    simulate_dataset(sim["config"], n_per_class=max(30, int(sim["n"] * a.scale)), seed=sim["seed"], out=WORK/f"data_{name}",
+                     classes=sim.get("classes", CLASSES), chunk_size=2048, progress=False, **sim_overrides(sim.get("set", "")))
     sim_s = time.time() - t
-    c = TrainConfig.from_dict(dict(cfg, epochs=1, out_dir=str(WORK/f"probe_{name}"), resume=False))
-    rate, n_train = probe_rate(c)
+    rate, n_train = probe_rate(TrainConfig.from_dict(run_config(name, base, epochs=1, resume=False) | dict(out_dir=str(WORK/f"probe_{name}"))))
     budget = a.budget_s * share
-    epochs = max(1 if a.cpu else 4, min(int(0.85 * budget * rate / n_train), 60))
-    if name.startswith("mass_model_i"):  # the same epochs for both data sizes: the bigger set sets it
-        if name.endswith("24k"): epochs = None
-        else: mass_epochs = epochs
-    plan["runs"][name] = dict(n_train=n_train, probe_images_per_s=round(rate, 1), budget_s=budget, sim_seconds=round(sim_s, 1))
-    plan["runs"][name]["epochs"] = epochs
+    plan["runs"][name] = dict(n_train=n_train, probe_images_per_s=round(rate, 1), budget_s=budget, sim_seconds=round(sim_s, 1),
+                              epochs=max(1 if a.cpu else 4, min(int(0.85 * budget * rate / n_train), 60)))
     save_plan(); print(name, plan["runs"][name], flush=True)
 
-# the 24k mass run takes the 96k run's epochs (its budget share covers a quarter of the 96k run's images per epoch)
-for name in RUNS:
-    if name.endswith("24k") and name in plan["runs"]: plan["runs"][name]["epochs"] = mass_epochs or 30
+# the same epochs for both mass data sizes: the 96k run's (the 24k run's budget share covers a quarter of its images per epoch)
+if {"mass_model_i_24k", "mass_model_i_96k"} <= set(plan["runs"]):
+    plan["runs"]["mass_model_i_24k"]["epochs"] = plan["runs"]["mass_model_i_96k"]["epochs"]
 for name, (base, sim, share) in RUNS.items():
     if name not in plan["runs"]: continue
     out = WORK/name
-    cfg = dict(base, out_dir=str(out), epochs=plan["runs"][name]["epochs"], max_minutes=a.budget_s * share * 1.3 / 60,
-               **(dict(device="cpu", num_workers=0) if a.cpu else {}))
-    cfg["data"] = str(WORK/f"data_{name}")
+    cfg = run_config(name, base, epochs=plan["runs"][name]["epochs"], max_minutes=a.budget_s * share * 1.3 / 60)
     t = time.time()
     m = fit(cfg)
     plan["runs"][name] |= dict(train_seconds=round(time.time() - t, 1), metrics={k: v for k, v in m.items() if isinstance(v, (int, float))})
     save_plan(); print(name, json.dumps(plan["runs"][name]), flush=True)
     with tarfile.open(OUT/f"{name}.tar.gz", "w:gz") as tf:
         for f in sorted(out.rglob("*")):
-            if f.is_file() and "data" not in f.relative_to(out).parts and f.name != "last.safetensors":
+            if f.is_file() and f.name != "last.safetensors":  # (the data lives in WORK/data_<run>, outside the run folder)
                 tf.add(f, arcname=f"{name}/{f.relative_to(out)}")
 plan["total_seconds"] = round(time.time() - T0, 1)
 save_plan(); print("done", plan["total_seconds"], "s", flush=True)
