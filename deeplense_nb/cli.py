@@ -92,10 +92,10 @@ def parse_threads(spec: str) -> list[int]:
     if min(threads) < 1: raise ValueError(f"--threads {spec!r}: every count must be >= 1")
     return threads
 
-def _bench_fn(what: str, config: str, device):
+def _bench_fn(what: str, config: str, device, compile: bool = False):
     if what == "simulate":
         from deeplense_nb.simulate import bench_simulate
-        return lambda: bench_simulate(config, device=device)
+        return lambda: bench_simulate(config, device=device, compile=compile)
     if what == "read":
         from deeplense_nb.data import bench_read
         return bench_read
@@ -106,13 +106,15 @@ def write_bench(what: str, # simulate | read | train
                 config: str, # simulator config (simulate)
                 device, # cpu | cuda | mps | None
                 out, # folder for <name>.csv and <name>_provenance.json
-                threads: list[int]) -> Path:
+                threads: list[int],
+                compile: bool = False, # simulate: also time the torch.compile'd subhalo sum
+               ) -> Path:
     "Run one of the small benchmarks at each thread count, one after another, and write its rows with provenance."
     import pandas as pd, torch
     from deeplense_nb.amp import cpu_name
     from deeplense_nb.core import provenance, save_json
     prov = provenance(device)  # before anything is written: the tree as it was when the benchmark ran
-    fn, before, frames = _bench_fn(what, config, device), torch.get_num_threads(), []
+    fn, before, frames = _bench_fn(what, config, device, compile), torch.get_num_threads(), []
     try:
         for t in threads:
             torch.set_num_threads(t)
@@ -122,14 +124,14 @@ def write_bench(what: str, # simulate | read | train
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     name = f"simulate_{config}" if what == "simulate" else what
     pd.concat(frames).to_csv(out/f"{name}.csv", index=False, float_format="%.6g")
-    save_json(dict(prov, cpu=cpu_name(), threads=threads, command=f"deeplense-nb bench {what}"), out/f"{name}_provenance.json")
+    save_json(dict(prov, cpu=cpu_name(), threads=threads, command=f"deeplense-nb bench {what}" + (" --compile" if compile else "")), out/f"{name}_provenance.json")
     print(f"wrote {out/name}.csv")
     return out/f"{name}.csv"
 
 def cmd_bench(a):
     "Benchmarks that print ratios measured side by side in one run; simulate, read and train also write a CSV and its provenance to `--out`."
     if a.what in ("simulate", "read", "train"):
-        write_bench(a.what, a.config, a.device, a.out, parse_threads(a.threads))
+        write_bench(a.what, a.config, a.device, a.out, parse_threads(a.threads), compile=a.compile)
     elif a.what == "models":
         from deeplense_nb.benchmark import bench_models
         bench_models(device=a.device, out=a.out)
@@ -292,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
     s.add_argument("--out", default="results/benchmarks", help="output folder of the CSV, provenance and figures")
     s.add_argument("--threads", default="", help="bench simulate / read / train: comma-separated torch thread counts, run one after another (default: as now)")
+    s.add_argument("--compile", action="store_true", help="bench simulate: also time the torch.compile'd subhalo sum (simulate --set compile=True)")
     s.add_argument("--models", default="vit_model_ii,hybrid_model_ii,cnn_model_ii,resnet18", help="bench learn: comma-separated recipe or model names")
     s.add_argument("--budget-min", type=float, default=10., help="bench learn: training minutes per model")
     s.add_argument("--runs", default="runs/bench_learn", help="bench learn: folder of the training runs")

@@ -602,21 +602,26 @@ def _rates(fn, n: int, repeats: int) -> tuple[float, float]:
     return n / min(ts), n / sorted(ts)[len(ts) // 2]
 
 # %% ../nbs/01_simulate.ipynb #9e487e16
-def bench_simulate(config="model_ii", n: int = 64, device=None, progress: bool = True, repeats: int = 3) -> pd.DataFrame:
-    "Images per second of `simulate_batch` vs a reused lenstronomy `ImageModel`, per class; prints the table."
+def bench_simulate(config="model_ii", n: int = 64, device=None, progress: bool = True, repeats: int = 3,
+                   compile: bool = False, # also time the `torch.compile`d subhalo sum (`compile=True`, its first call outside the clock)
+                  ) -> pd.DataFrame:
+    "Images per second of `simulate_batch` and of its noiseless render vs a reused lenstronomy `ImageModel`, per class; prints the table."
     from tqdm.auto import tqdm
-    cfg = get_config(config); rows = []; amp = source_amplitude(cfg)
-    load = warn_if_busy(f"bench simulate {cfg.name}")
-    for cls in tqdm(CLASSES, desc=f"bench {cfg.name}", disable=not progress):
-        simulate_batch(cfg, [cls] * 2, seed=0, device=device)  # warm-up: per-config constants, allocator
-        ours, ours_med = _rates(lambda r: simulate_batch(cfg, [cls] * n, seed=r, device=device), n, repeats)
-        _, table, _ = sample_params(cfg, [cls] * n, seed=0)  # lenstronomy kwargs are built outside the timing
-        kw = [_lenstronomy_models(cfg, *_subhalos_from_row(r, cfg), r.source_x, r.source_y, effective=True) for _, r in table.iterrows()]
-        im = _lenstronomy_image_model(cfg, kw[0][0]); im.image(kw[0][1], [dict(kw[0][2], amp=amp)])  # imports, warm-up
+    base = get_config(config); rows = []; amp = source_amplitude(base)
+    load = warn_if_busy(f"bench simulate {base.name}")
+    for cls in tqdm(CLASSES, desc=f"bench {base.name}", disable=not progress):
+        params, table, _ = sample_params(base, [cls] * n, seed=0)  # the one parameter set both renderers draw
+        kw = [_lenstronomy_models(base, *_subhalos_from_row(r, base), r.source_x, r.source_y, effective=True) for _, r in table.iterrows()]
+        im = _lenstronomy_image_model(base, kw[0][0]); im.image(kw[0][1], [dict(kw[0][2], amp=amp)])  # imports, warm-up
         ref, ref_med = _rates(lambda r: [im.image(kl, [dict(ks, amp=amp)]) for _, kl, ks in kw], n, repeats)
-        rows.append(dict(config=cfg.name, label=cls, n=n, threads=torch.get_num_threads(), compile=cfg.compile,
-                         ours_img_per_s=ours, lenstronomy_img_per_s=ref, speedup=ours / ref, repeats=repeats,
-                         ours_median_img_per_s=ours_med, lenstronomy_median_img_per_s=ref_med,
-                         load1=load["load1"], busy_cores_before=load["busy_cores"]))
+        for cfg in [base] + ([get_config(base, compile=True)] if compile and not base.compile else []):
+            simulate_batch(cfg, [cls] * n, seed=0, device=device)  # warm-up: constants, allocator, compilation
+            ours, ours_med = _rates(lambda r: simulate_batch(cfg, [cls] * n, seed=r, device=device), n, repeats)
+            rend, rend_med = _rates(lambda r: render_batch(params, cfg, device), n, repeats)
+            rows.append(dict(config=cfg.name, label=cls, n=n, threads=torch.get_num_threads(), compile=cfg.compile,
+                             ours_img_per_s=ours, lenstronomy_img_per_s=ref, speedup=ours / ref,
+                             ours_render_img_per_s=rend, render_speedup=rend / ref, repeats=repeats,
+                             ours_median_img_per_s=ours_med, ours_render_median_img_per_s=rend_med,
+                             lenstronomy_median_img_per_s=ref_med, load1=load["load1"], busy_cores_before=load["busy_cores"]))
     out = pd.DataFrame(rows); print(out.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     return out
