@@ -283,3 +283,16 @@ def test_make_lab(tmp_path):
             try: proc.wait(timeout=20)
             except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
         log.close()
+
+
+def test_execute_nbs_runs_a_notebook(tmp_path):
+    "docs/scripts/execute_nbs.py (how committed outputs are made) runs a notebook in place on its IPC kernel and keeps `#| slow` outputs."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)"),
+                nbformat.v4.new_code_cell("#| slow\nprint('not run')", outputs=[nbformat.v4.new_output("stream", text="kept\n")])]
+    path = tmp_path / "tiny.ipynb"; nbformat.write(nb, path)
+    subprocess.run([sys.executable, str(ROOT / "docs/scripts/execute_nbs.py"), str(path)], cwd=ROOT, check=True, timeout=300)
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[0].outputs[0]["text"] == "42\n" and out.cells[1].outputs[0]["text"] == "kept\n"
+    assert not list(tmp_path.glob("kernel-ipc*")), "the kernel's socket files stay out of the notebook's folder"

@@ -34,12 +34,8 @@ from deeplense_nb.experiments import _ipc_kernel_manager  # the same kernel set-
 
 
 def kernel_manager_class(sockets: Path):
-    """`experiments.execute`'s IPC kernel manager, its sockets under `sockets`: papermill changes into the run folder,
-    so the relative default (`kernel-ipc-<n>` in the working folder) works there; nbclient does not (the kernel starts in
-    the notebook's folder, this client stays here), so the socket path is made absolute."""
-    class KernelManager(_ipc_kernel_manager()):
-        def __init__(self, **kw): super().__init__(**kw); self.ip = str(sockets / "kernel-ipc")
-    return KernelManager
+    "`experiments.execute`'s IPC kernel manager, its socket files under the absolute folder `sockets`."
+    return _ipc_kernel_manager(sockets.resolve())
 
 
 def execute(path: Path, flags: set[str], timeout: int = 1800) -> float:
