@@ -11,8 +11,8 @@ import yaml
 from .core import regular_file, run_dir, load_json, package_path, check_keys
 
 # %% auto #0
-__all__ = ['find_template', 'template_parameters', 'execute', 'run', 'parse_params', 'check_params', 'write_parameters',
-           'collect_runs']
+__all__ = ['find_template', 'template_parameters', 'execute', 'caller_paths', 'run', 'parse_params', 'check_params',
+           'write_parameters', 'collect_runs']
 
 # %% ../nbs/09_experiments.ipynb #f5379157
 def find_template(template) -> Path:
@@ -52,6 +52,17 @@ def execute(template, out_nb, parameters: dict | None = None, cwd=None, kernel: 
                             progress_bar=progress, kernel_manager_class=_ipc_kernel_manager(sockets))
     return out_nb
 
+# %% ../nbs/09_experiments.ipynb #49a4055f
+def caller_paths(params: dict) -> dict:
+    "`params` with the relative folders of `data`, `test_data`, `eval_data` and an existing relative `init` made absolute against the current folder."
+    from deeplense_nb.config import named_paths
+    out, here = dict(params), lambda v: str(Path(v).expanduser().resolve())
+    for k in ("data", "test_data"):
+        if out.get(k): out[k] = here(out[k])
+    if out.get("init") and Path(out["init"]).expanduser().exists(): out["init"] = here(out["init"])  # else a shipped model's name
+    if out.get("eval_data"): out["eval_data"] = ",".join(f"{k}={here(v)}" for k, v in named_paths(out["eval_data"]).items())
+    return out
+
 # %% ../nbs/09_experiments.ipynb #fbce6b91
 def run(template="nbs/experiments/train.ipynb", # papermill template
         name: str | None = None, # run name: a folder under root (default: the template's name)
@@ -67,6 +78,7 @@ def run(template="nbs/experiments/train.ipynb", # papermill template
     template = find_template(template); name = name or template.stem
     defaults = template_parameters(template)
     check_keys(params, defaults, f"run: {template.name}'s parameters cell", "parameter")
+    params = caller_paths(params)  # the notebook runs in the run folder: relative folders mean the caller's
     if params.get("out_dir") and "out_dir" in defaults:  # the user chose the folder: the notebook, params and metrics go there too
         d = Path(params["out_dir"]).expanduser().resolve(); d.mkdir(parents=True, exist_ok=True); params["out_dir"] = str(d)
     else: d = run_dir(name, root).resolve()  # refuses names that leave root

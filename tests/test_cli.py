@@ -73,6 +73,16 @@ def test_train_then_predict_npy_and_fits(tmp_path):
     assert np.allclose(p[["p_axion", "p_cdm", "p_no_sub"]].sum(1), 1, atol=1e-5) and (p.error == "").all()
 
 
+def test_train_config_reads_relative_data_from_the_callers_folder(tmp_path):
+    # the notebook runs inside its run folder; a config's `data: data/sim/x` must still mean the caller's folder
+    cli("simulate", "--config", "model_iii", "--n-per-class", "5", "--set", "npix=16", "--out", tmp_path / "data" / "mine", "-q")
+    (tmp_path / "cfg.yaml").write_text("data: data/mine\nepochs: 1\nbatch_size: 5\nval_fraction: 0.2\ntest_fraction: 0.2\n")
+    r = cli("train", "--config", "cfg.yaml", "-q", "out_dir=run", cwd=tmp_path)
+    import yaml
+    assert yaml.safe_load((tmp_path / "run" / "params.yaml").read_text())["data"] == str((tmp_path / "data" / "mine").resolve())
+    assert "test_auc_macro" in r.stdout and not (tmp_path / "run" / "data").exists()
+
+
 def test_bench_read_writes_its_rows_and_provenance(tmp_path):
     cli("bench", "read", "--threads", "1", "--out", tmp_path)
     df = pd.read_csv(tmp_path / "read.csv")
