@@ -13,7 +13,7 @@ from .simulate import get_config, _ccd_background_sigma
 
 # %% auto #0
 __all__ = ['NOISE', 'EXPOSURE', 'PSF', 'DMAG', 'noise_overrides', 'robustness_grid', 'robustness', 'plot_robustness',
-           'card_section', 'add_to_card']
+           'card_section', 'load_targets', 'target_checks', 'targets_section', 'add_to_card']
 
 # %% ../nbs/10a_robustness.ipynb #959ff8ae
 NOISE = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -110,15 +110,51 @@ def plot_robustness(df: pd.DataFrame, axes=None, label: str | None = None, **kw)
     fig.tight_layout()
     return fig
 
-def card_section(df: pd.DataFrame, figure: str | None = None) -> str:
-    "A model card's robustness section (markdown): the table, and where the figure is if its path is given."
+def card_section(df: pd.DataFrame, figure: str | None = None, targets: dict | None = None) -> str:
+    "A model card's robustness section (markdown): the table, where the figure is if its path is given, and the model's targets (`load_targets`) against the table."
     col, name = _metric(df)
     rows = "\n".join(f"| {r.label} | {getattr(r, col):.4f} |" + (f" {r.auc_axion_vs_cdm:.4f} |" if "auc_axion_vs_cdm" in df else "") for r in df.itertuples())
     head = f"| condition | {name} |" + (" axion-vs-cdm AUC |" if "auc_axion_vs_cdm" in df else "")
     sep = "|---|---|" + ("---|" if "auc_axion_vs_cdm" in df else "")
     fig = f"\n\nFigure: `{figure}`." if figure else ""
+    t = load_targets().get(df.model.iloc[0]) if targets is None else targets
     return (f"## Robustness\n\nFreshly simulated sets ({int(df.n.iloc[0])} images each, TTA {'on' if df.tta.iloc[0] else 'off'}), one change to "
-            f"the simulator at a time (`deeplense-nb robustness {df.model.iloc[0]}`):\n\n{head}\n{sep}\n{rows}{fig}\n")
+            f"the simulator at a time (`deeplense-nb robustness {df.model.iloc[0]}`):\n\n{head}\n{sep}\n{rows}{fig}\n" + (targets_section(df, t) if t else ""))
+
+# %% ../nbs/10a_robustness.ipynb #e67adfd7
+_TARGET_KEYS, _TARGET_ITEM_KEYS = {"targets", "why"}, {"metric", "at", "min", "max"}
+
+def load_targets(path=None) -> dict:
+    "The shipped models' targets (`configs/targets.yaml`): model name -> dict(targets=[dict(metric, at, min or max)], why)."
+    import yaml
+    from deeplense_nb.core import package_path, check_keys
+    p = Path(path) if path else package_path("configs/targets.yaml")
+    if not p.exists(): return {}
+    d = yaml.safe_load(p.read_text()) or {}
+    for name, t in d.items():
+        check_keys(t, _TARGET_KEYS, f"{p.name}: {name}")
+        for x in t["targets"]:
+            check_keys(x, _TARGET_ITEM_KEYS, f"{p.name}: a target of {name}")
+            if ("min" in x) == ("max" in x): raise ValueError(f"{p.name}: a target of {name} needs one of min or max: {x}")
+    return d
+
+def target_checks(df: pd.DataFrame, targets: list) -> pd.DataFrame:
+    "Each target against a robustness table: the worst value over its points, where that is, and whether the target is met."
+    rows, t = [], df.set_index("label")
+    for x in targets:
+        if miss := [a for a in x["at"] if a not in t.index]: raise ValueError(f"target at {miss}: the table has no such row (rows: {list(t.index)})")
+        v, hi = t.loc[x["at"], x["metric"]].astype(float), "min" in x
+        at, bound = (v.idxmin(), x["min"]) if hi else (v.idxmax(), x["max"])
+        rows.append(dict(target=f"{x['metric']} {'>=' if hi else '<='} {bound:g} at {', '.join(x['at'])}", worst=float(v[at]), at=at,
+                         met=bool(v[at] >= bound if hi else v[at] <= bound)))
+    return pd.DataFrame(rows)
+
+def targets_section(df: pd.DataFrame, t: dict) -> str:
+    "The card's targets table (markdown) for one model's entry `t` of `load_targets`."
+    c = target_checks(df, t["targets"])
+    rows = "\n".join(f"| {r.target} | {r.worst:.4f} ({r.at}) | {'yes' if r.met else '**no**'} |" for r in c.itertuples())
+    why = f"\n\nNot met: {t['why']}" if t.get("why") and not c.met.all() else ""
+    return f"\n### Targets\n\n| target | worst on this table | met |\n|---|---|---|\n{rows}{why}\n"
 
 # %% ../nbs/10a_robustness.ipynb #d2544634
 def add_to_card(name: str, df: pd.DataFrame, figure: str | None = None, root=None) -> Path:
