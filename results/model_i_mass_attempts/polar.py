@@ -1,5 +1,6 @@
 """Issue 14's Model-I axion-mass target (MAE <= 0.25 dex) with the polar recipe, the architecture study's best regressor
-on Model II (0.148 dex against lens_cnn's 0.345, results/architectures/cpu/summary_model_ii_regress.csv).
+on Model II in its first cpu report (4 epochs of 840 axion images: 0.148 dex against lens_cnn's 0.345; the report of
+12 epochs on 2,800 puts all five families at 0.10-0.14 dex, results/architectures/cpu/summary_model_ii_regress.csv).
 
     python results/model_i_mass_attempts/polar.py [--n 12000] [--epochs 12] [--runs runs/model_i_mass_polar]   (one thread)
 
