@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_amp.ipynb #49ea55d3
 from __future__ import annotations
-import copy, json, os, platform, statistics, time
+import copy, itertools, json, os, platform, statistics, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,8 +12,8 @@ from .config import build_model
 from .checkpoint import checkpoint_meta
 
 # %% auto #0
-__all__ = ['MODES', 'MIN_PROBE_STEPS', 'mode_settings', 'probe_amp', 'cache_file', 'cpu_name', 'probe_key', 'cached_probe',
-           'choose_amp', 'run_amp']
+__all__ = ['MODES', 'MIN_PROBE_STEPS', 'mode_settings', 'channels_last_ok', 'probe_amp', 'cache_file', 'cpu_name', 'probe_key',
+           'cached_probe', 'choose_amp', 'run_amp']
 
 # %% ../nbs/06c_amp.ipynb #19fcf979
 MODES = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # cl: channels_last memory format (4-D activations, NHWC)
@@ -34,6 +34,10 @@ def _step_loss(model, loss_fn, opt, x, y, dtype) -> float:
 def _wall_timer(mode, step):
     t = time.perf_counter(); out = step()
     return out, time.perf_counter() - t
+
+def channels_last_ok(model) -> bool:
+    "Whether `model.to(memory_format=torch.channels_last)` works: torch refuses 5-D parameters or buffers."
+    return not any(t.dim() == 5 for t in itertools.chain(model.parameters(), model.buffers()))
 
 def probe_amp(make_model, # a function of no arguments returning a fresh model on the batch's device
               loss_fn, # the run's loss
@@ -56,6 +60,7 @@ def probe_amp(make_model, # a function of no arguments returning a fresh model o
             if cl and x.dim() != 4: continue
             torch.manual_seed(0)
             m = make_model(); m.load_state_dict(state); m.train()
+            if cl and not channels_last_ok(m): continue  # a 5-D weight (e.g. escnn's) cannot be made channels_last
             xm = x.contiguous(memory_format=torch.channels_last) if cl else x
             if cl: m = m.to(memory_format=torch.channels_last)
             opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
