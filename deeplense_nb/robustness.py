@@ -162,6 +162,7 @@ def add_to_card(name: str, df: pd.DataFrame, figure: str | None = None, root=Non
     from deeplense_nb.checkpoint import weights_dir
     root = Path(root or weights_dir()); card = load_json(root/f"{name}.json")
     card["robustness"] = df.drop(columns=["model"]).to_dict(orient="records")
+    if t := load_targets().get(name): card["targets"] = dict(checks=[{**x, **c} for x, c in zip(t["targets"], target_checks(df, t["targets"]).to_dict(orient="records"))], why=t.get("why", ""))
     save_json(card, root/f"{name}.json")
     md = root/f"{name}.md"; text = md.read_text()
     text = text.split("\n## Robustness\n")[0].rstrip("\n") + "\n\n" + card_section(df, figure)

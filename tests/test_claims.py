@@ -48,7 +48,8 @@ def committed_numbers() -> dict:
     weights = ROOT/"deeplense_nb"/"weights"
     out = {"": _numbers([*_summaries(ROOT/"results"), *weights.glob("*.json")])}
     for card in weights.glob("*.md"):
-        out[card.stem] = _numbers([weights/f"{card.stem}.json", *_summaries(ROOT/"results"/"pretrained"/card.stem)])
+        out[card.stem] = _numbers([weights/f"{card.stem}.json", *_summaries(ROOT/"results"/"pretrained"/card.stem),
+                                   *(ROOT/"results"/"robustness").glob(f"{card.stem}_v*.csv")])  # and its earlier versions' tables
     return out
 
 
