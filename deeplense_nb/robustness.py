@@ -149,9 +149,14 @@ def target_checks(df: pd.DataFrame, targets: list) -> pd.DataFrame:
                          met=bool(v[at] >= bound if hi else v[at] <= bound)))
     return pd.DataFrame(rows)
 
+def _on_table(df: pd.DataFrame, targets: list) -> list:
+    "The targets whose points are all rows of `df` (a custom grid may lack some)."
+    return [x for x in targets if set(x["at"]) <= set(df.label)]
+
 def targets_section(df: pd.DataFrame, t: dict) -> str:
-    "The card's targets table (markdown) for one model's entry `t` of `load_targets`."
-    c = target_checks(df, t["targets"])
+    "The card's targets table (markdown) for one model's entry `t` of `load_targets`: those whose points the table has."
+    if not (ts := _on_table(df, t["targets"])): return ""
+    c = target_checks(df, ts)
     rows = "\n".join(f"| {r.target} | {r.worst:.4f} ({r.at}) | {'yes' if r.met else '**no**'} |" for r in c.itertuples())
     why = f"\n\nNot met: {t['why']}" if t.get("why") and not c.met.all() else ""
     return f"\n### Targets\n\n| target | worst on this table | met |\n|---|---|---|\n{rows}{why}\n"
@@ -162,7 +167,8 @@ def add_to_card(name: str, df: pd.DataFrame, figure: str | None = None, root=Non
     from deeplense_nb.checkpoint import weights_dir
     root = Path(root or weights_dir()); card = load_json(root/f"{name}.json")
     card["robustness"] = df.drop(columns=["model"]).to_dict(orient="records")
-    if t := load_targets().get(name): card["targets"] = dict(checks=[{**x, **c} for x, c in zip(t["targets"], target_checks(df, t["targets"]).to_dict(orient="records"))], why=t.get("why", ""))
+    if (t := load_targets().get(name)) and (ts := _on_table(df, t["targets"])):
+        card["targets"] = dict(checks=[{**x, **c} for x, c in zip(ts, target_checks(df, ts).to_dict(orient="records"))], why=t.get("why", ""))
     save_json(card, root/f"{name}.json")
     md = root/f"{name}.md"; text = md.read_text()
     text = text.split("\n## Robustness\n")[0].rstrip("\n") + "\n\n" + card_section(df, figure)
