@@ -37,7 +37,8 @@ def test_config_rules(tmp_path):
     assert TrainConfig.from_dict(c.to_dict()) == c
 
 
-@pytest.mark.parametrize("cfg", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("cfg", sorted(p for p in (ROOT / "configs").glob("*.yaml") if p.name != "targets.yaml"),  # targets: robustness.load_targets
+                         ids=lambda p: p.name)
 def test_shipped_configs_are_valid(cfg):
     TrainConfig.from_yaml(cfg)
 
