@@ -16,7 +16,7 @@ extras['dev'] = sorted({r for k in ('bench', 'tensorboard', 'wandb', 'docs') for
 # Templates and configs the commands use, shipped in the wheel under deeplense_nb/assets/ (same relative paths) and
 # found through importlib.resources (deeplense_nb.core.package_path); a checkout uses its own copies.
 ASSETS = ['nbs/experiments/*.ipynb', 'nbs/experiments/studies/*.ipynb', 'nbs/explore/eda.ipynb',
-          'configs/*.yaml', 'configs/studies/*.yaml', 'configs/recipes/*.yaml']
+          'configs/*.yaml', 'configs/studies/*.yaml', 'configs/recipes/*.yaml', 'configs/robust/*.yaml']
 
 
 class build_py_with_assets(build_py):

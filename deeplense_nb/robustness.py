@@ -125,10 +125,10 @@ def card_section(df: pd.DataFrame, figure: str | None = None, targets: dict | No
 _TARGET_KEYS, _TARGET_ITEM_KEYS = {"targets", "why"}, {"metric", "at", "min", "max"}
 
 def load_targets(path=None) -> dict:
-    "The shipped models' targets (`configs/targets.yaml`): model name -> dict(targets=[dict(metric, at, min or max)], why)."
+    "The shipped models' targets (`configs/robust/targets.yaml`): model name -> dict(targets=[dict(metric, at, min or max)], why)."
     import yaml
     from deeplense_nb.core import package_path, check_keys
-    p = Path(path) if path else package_path("configs/targets.yaml")
+    p = Path(path) if path else package_path("configs/robust/targets.yaml")
     if not p.exists(): return {}
     d = yaml.safe_load(p.read_text()) or {}
     for name, t in d.items():
@@ -167,10 +167,11 @@ def add_to_card(name: str, df: pd.DataFrame, figure: str | None = None, root=Non
     from deeplense_nb.checkpoint import weights_dir
     root = Path(root or weights_dir()); card = load_json(root/f"{name}.json")
     card["robustness"] = df.drop(columns=["model"]).to_dict(orient="records")
-    if (t := load_targets().get(name)) and (ts := _on_table(df, t["targets"])):
+    card.pop("targets", None)  # a table whose grid lacks the targets' points leaves no stale checks behind
+    if (t := load_targets().get(name, {})) and (ts := _on_table(df, t["targets"])):
         card["targets"] = dict(checks=[{**x, **c} for x, c in zip(ts, target_checks(df, ts).to_dict(orient="records"))], why=t.get("why", ""))
     save_json(card, root/f"{name}.json")
     md = root/f"{name}.md"; text = md.read_text()
-    text = text.split("\n## Robustness\n")[0].rstrip("\n") + "\n\n" + card_section(df, figure)
+    text = text.split("\n## Robustness\n")[0].rstrip("\n") + "\n\n" + card_section(df, figure, targets=t)  # the card's name, not df.model
     md.write_text(text)
     return md

@@ -41,14 +41,15 @@ def test_wheel_holds_templates_and_configs(installed):
     import zipfile
     names = set(zipfile.ZipFile(installed["whl"]).namelist())
     for rel in ["nbs/experiments/train.ipynb", "nbs/explore/eda.ipynb", "nbs/experiments/studies/architectures.ipynb",
-                "configs/quickstart.yaml", "configs/studies/architectures.yaml"]:
+                "configs/quickstart.yaml", "configs/studies/architectures.yaml", "configs/robust/targets.yaml"]:
         assert f"deeplense_nb/assets/{rel}" in names, rel
     assert any(n.startswith("deeplense_nb/assets/configs/recipes/") for n in names) == any((ROOT / "configs" / "recipes").glob("*.yaml"))
     r = run(installed, code="import deeplense_nb, deeplense_nb.core as c, deeplense_nb.learn as l; print(deeplense_nb.__file__); "
-                            "print(c.checkout_root()); print(l.recipes_dir().is_dir())")
+                            "print(c.checkout_root()); print(l.recipes_dir().is_dir()); import deeplense_nb.robustness as r; "
+                            "print('model_ii_classifier' in r.load_targets())")
     assert r.returncode == 0, r.stderr[-2000:]
-    f, root, recipes = r.stdout.split()
-    assert f.startswith(str(installed["site"])) and root == "None" and recipes == "True"
+    f, root, recipes, targets = r.stdout.split()
+    assert f.startswith(str(installed["site"])) and root == "None" and recipes == "True" and targets == "True"  # cards get their targets
 
 
 def test_study_list_train_quickstart_predict_from_the_wheel(installed):
