@@ -229,7 +229,8 @@ def cmd_robustness(a):
     if a.n_per_class < 2: raise ValueError(f"n_per_class={a.n_per_class}: need at least 2 images per class")
     name = Path(str(a.model)).stem if str(a.model).endswith(".safetensors") else Path(str(a.model)).name
     out = Path(a.out or f"runs/robustness/{name}")
-    df = robustness(a.model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, progress=not a.quiet)
+    if a.ci == 1 or a.ci < 0: raise ValueError(f"--ci {a.ci}: give 0 (no intervals) or at least 2 bootstrap resamples")
+    df = robustness(a.model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, ci=a.ci, progress=not a.quiet)
     print(card_section(df)); print(f"table: {out/'robustness.csv'}\nfigure: {out/'robustness.png'}")
     if a.card: print(f"card: {add_to_card(name, df, figure=a.card_figure or None)}")
 
@@ -334,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-per-class", type=int, default=200, help="images per class at every grid point")
     s.add_argument("--seed", type=int, default=777_000, help="first seed of the fresh sets (one per grid point)")
     s.add_argument("--tta", action="store_true", help="average over the 8 rotations/flips")
+    s.add_argument("--ci", type=int, default=200, help="bootstrap resamples for each point's 95 %% interval (0: none)")
     s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
     s.add_argument("--card", action="store_true", help="also put the table into the shipped model's card")
     s.add_argument("--card-figure", default="", help="with --card: the figure's path to show in the card")

@@ -17,9 +17,9 @@ from .augment import tta_d4
 from .data import loader
 
 # %% auto #0
-__all__ = ['REGRESS_CENTER', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader', 'plot_roc',
-           'plot_confusion', 'plot_regression', 'figure_title', 'evaluate', 'extra_metrics', 'plot_history',
-           'save_learning_curve']
+__all__ = ['REGRESS_CENTER', 'CI_METRICS', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader',
+           'plot_roc', 'plot_confusion', 'plot_regression', 'figure_title', 'bootstrap_ci', 'evaluate', 'extra_metrics',
+           'plot_history', 'save_learning_curve']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -137,6 +137,28 @@ def _save_figures(out_dir, prefix, task, out, y, classes, cm):
     for f, p in zip(figs.values(), paths): f.tight_layout(); f.savefig(p, dpi=110); plt.close(f)
     return paths
 
+# %% ../nbs/07_evaluate.ipynb #3dce06fc
+CI_METRICS = dict(classify=("auc_macro", "auc_axion_vs_cdm"), binary=("auc",), regress=("mae_dex",))  # what `bootstrap_ci` brackets
+
+def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
+                 y, # (N,) labels or targets
+                 task: str = "classify", classes=CLASSES,
+                 n_boot: int = 200, # resamples
+                 level: float = 0.95, seed: int = 0) -> dict:
+    "Percentile-bootstrap intervals over images of the task's headline metrics (`CI_METRICS`): `{metric}_lo`, `{metric}_hi`."
+    out, y = torch.as_tensor(out), torch.as_tensor(y); n = len(y)
+    if n < 2 or n_boot < 2: raise ValueError(f"bootstrap_ci: need at least 2 images and 2 resamples, got {n} and {n_boot}")
+    score = (lambda o, t: regression_metrics(o, t)) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True))
+    keys = [k for k in CI_METRICS[task] if k in score(out, y)]
+    rng, vals = np.random.default_rng(seed), {k: [] for k in keys}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a resample with one class gives NaN, left out below
+        for _ in range(n_boot):
+            i = torch.as_tensor(rng.integers(0, n, n)); m = score(out[i], y[i])
+            for k in keys: vals[k].append(m[k])
+    a = (1 - level) / 2
+    return {f"{k}_{s}": float(np.nanquantile(v, q)) for k, v in vals.items() for s, q in (("lo", a), ("hi", 1 - a))}
+
 # %% ../nbs/07_evaluate.ipynb #1fe2a281
 def evaluate(model, # model
              dataset, # Dataset of (x, y)
@@ -146,14 +168,17 @@ def evaluate(model, # model
              device=None, # None: the default device
              tta: bool = False, # average over D4
              amp_dtype=None, # autocast dtype, e.g. torch.bfloat16
-             out_dir=None, prefix: str = "test", num_workers: int = 0, progress: bool = False) -> dict:
-    "Metrics of `model` on `dataset` with keys `<prefix>_<metric>`; figures and predictions go to `out_dir` if given."
+             out_dir=None, prefix: str = "test", num_workers: int = 0, progress: bool = False,
+             ci: int = 0, # bootstrap resamples for 95 % intervals of the headline metrics (`bootstrap_ci`); 0: none
+            ) -> dict:
+    "Metrics of `model` on `dataset` with keys `<prefix>_<metric>` (and `_lo`/`_hi` with `ci`); figures and predictions go to `out_dir` if given."
     dl = loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                      generator=torch.Generator().manual_seed(0))  # own generator: leaves the global RNG alone
     out, y = predict_loader(model, dl, task, device, tta, amp_dtype, progress)
     m = regression_metrics(out, y) if task == "regress" else lens_metrics(out, y, classes, probs=True)
     cm = None if task == "regress" else confusion(out, y, len(classes))
     if task != "regress": m |= {f"n_{c}": int(n) for c, n in zip(classes, cm.sum(1))}
+    if ci: m |= bootstrap_ci(out, y, task, classes, n_boot=ci)
     if out_dir is not None:
         _save_figures(out_dir, prefix, task, out, y, classes, cm)
         cols = dict(pred=out.numpy()) if task == "regress" else {f"p_{c}": out[:, k].numpy() for k, c in enumerate(classes)}

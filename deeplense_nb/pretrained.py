@@ -196,13 +196,15 @@ def _check_out(out, files) -> Path:
 def evaluate_card(model, # a loaded model
                   card: dict, # its card (`load`)
                   data, # an opened data set
-                  prefix: str = "fresh", tta: bool = False, device=None, out_dir=None) -> dict:
+                  prefix: str = "fresh", tta: bool = False, device=None, out_dir=None,
+                  ci: int = 0, # bootstrap resamples for 95 % intervals (`evaluate`'s `ci`)
+                 ) -> dict:
     "Metrics of a shipped model on `data` prepared as in its training: resized to its `img_size`, its normalisation and task."
     from deeplense_nb.data import LensDataset
     from deeplense_nb.evaluate import evaluate
     tf = Resize.to(card["img_size"], data.images.shape[-1])  # a model trained on resized images (card: data_img_size)
     ds = LensDataset(data, transform=tf, normalize=card["normalize"], task=card["task"])
-    return evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix=prefix, out_dir=out_dir)
+    return evaluate(model, ds, task=card["task"], classes=tuple(card["classes"]), tta=tta, device=device, prefix=prefix, out_dir=out_dir, ci=ci)
 
 def fresh_test(name, # a shipped model's name, a run folder or a .safetensors file
                n_per_class: int = 500, # fresh images per class

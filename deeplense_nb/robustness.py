@@ -58,6 +58,7 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
                device=None,
                out_dir=None, # also write robustness.csv and robustness.png there
                points: list | None = None, # grid points (dicts of factor, value, label, overrides); default: robustness_grid
+               ci: int = 200, # bootstrap resamples: 95 % intervals of the headline metric beside it (`<metric>_lo`, `_hi`); 0: none
                progress: bool = True, root=None) -> pd.DataFrame:
     "A model's metrics on freshly simulated sets over `robustness_grid` of its simulator config (or `points`): one row per point."
     from deeplense_nb.pretrained import load, evaluate_card
@@ -70,11 +71,12 @@ def robustness(model="model_ii_classifier", # a shipped model's name, a run fold
     with tempfile.TemporaryDirectory() as tmp:
         for i, p in enumerate(tqdm(grid, desc=f"robustness {card.get('name', model)}", disable=not progress)):
             data = _simulate(cfg, n_per_class, seed + i, Path(tmp)/f"p{i}", classes, p["overrides"])
-            m = evaluate_card(net, card, data, "r", tta=tta, device=device)
+            m = evaluate_card(net, card, data, "r", tta=tta, device=device, ci=ci)
             keep = dict(regress=("r_mae_dex", "r_r2"), binary=("r_auc", "r_accuracy")).get(
                 task, ("r_auc_macro", "r_auc_axion_vs_cdm", "r_accuracy", *(f"r_auc_{c}" for c in card["classes"])))
             rows.append(dict(model=card.get("name", str(model)), factor=p["factor"], value=p["value"], label=p["label"],
-                             **{k[2:]: m[k] for k in keep if k in m}, n=m["r_n"], seed=seed + i, tta=tta,
+                             **{k[2:]: m[k] for k in keep if k in m}, **{k[2:]: v for k, v in m.items() if k.endswith(("_lo", "_hi"))},
+                             n=m["r_n"], seed=seed + i, tta=tta,
                              overrides=repr(p["overrides"])))
     df = pd.DataFrame(rows)
     if out_dir is not None:
@@ -101,8 +103,9 @@ def plot_robustness(df: pd.DataFrame, axes=None, label: str | None = None, **kw)
         g = df[df.factor == f].sort_values("value")
         if f in ("psf", "source") or (f == "noise" and nom.factor.iloc[0] != "noise"):  # with the nominal point in place
             g = pd.concat([g, nom.assign(value=0.0 if f == "source" else 1.0)]).sort_values("value")
-        if f == "upstream": ax.bar([0], g[col], width=0.5, label=label, **kw); ax.set_xticks([0], ["upstream\nquirk"])
-        else: ax.plot(g["value"], g[col], "o-", label=label, **kw)
+        err = [g[col] - g[f"{col}_lo"], g[f"{col}_hi"] - g[col]] if f"{col}_lo" in g else None  # the 95 % bootstrap interval
+        if f == "upstream": ax.bar([0], g[col], width=0.5, label=label, yerr=err, capsize=3, **kw); ax.set_xticks([0], ["upstream\nquirk"])
+        else: ax.errorbar(g["value"], g[col], yerr=err, fmt="o-", capsize=2, label=label, **kw)
         if f == "exposure": ax.set_xscale("log")
         ax.axhline(nominal, ls="--", lw=0.8, color="grey"); ax.set(xlabel=xlab[f], title=f); ax.grid(alpha=0.3)
     axes[0].set_ylabel(name)
@@ -110,16 +113,22 @@ def plot_robustness(df: pd.DataFrame, axes=None, label: str | None = None, **kw)
     fig.tight_layout()
     return fig
 
+def _with_ci(r, col: str) -> str:
+    "A table row's metric to 4 decimals, with its bootstrap interval in brackets where the table has one."
+    v, lo, hi = getattr(r, col), getattr(r, f"{col}_lo", None), getattr(r, f"{col}_hi", None)
+    return f"{v:.4f}" + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None and pd.notna(lo) else "")
+
 def card_section(df: pd.DataFrame, figure: str | None = None, targets: dict | None = None) -> str:
     "A model card's robustness section (markdown): the table, where the figure is if its path is given, and the model's targets (`load_targets`) against the table."
     col, name = _metric(df)
-    rows = "\n".join(f"| {r.label} | {getattr(r, col):.4f} |" + (f" {r.auc_axion_vs_cdm:.4f} |" if "auc_axion_vs_cdm" in df else "") for r in df.itertuples())
+    rows = "\n".join(f"| {r.label} | {_with_ci(r, col)} |" + (f" {_with_ci(r, 'auc_axion_vs_cdm')} |" if "auc_axion_vs_cdm" in df else "") for r in df.itertuples())
+    ci = " In brackets: the 95 % bootstrap interval over the images." if f"{col}_lo" in df else ""
     head = f"| condition | {name} |" + (" axion-vs-cdm AUC |" if "auc_axion_vs_cdm" in df else "")
     sep = "|---|---|" + ("---|" if "auc_axion_vs_cdm" in df else "")
     fig = f"\n\nFigure: `{figure}`." if figure else ""
     t = load_targets().get(df.model.iloc[0]) if targets is None else targets
     return (f"## Robustness\n\nFreshly simulated sets ({int(df.n.iloc[0])} images each, TTA {'on' if df.tta.iloc[0] else 'off'}), one change to "
-            f"the simulator at a time (`deeplense-nb robustness {df.model.iloc[0]}`):\n\n{head}\n{sep}\n{rows}{fig}\n" + (targets_section(df, t) if t else ""))
+            f"the simulator at a time (`deeplense-nb robustness {df.model.iloc[0]}`).{ci}\n\n{head}\n{sep}\n{rows}{fig}\n" + (targets_section(df, t) if t else ""))
 
 # %% ../nbs/10a_robustness.ipynb #e67adfd7
 _TARGET_KEYS, _TARGET_ITEM_KEYS = {"targets", "why"}, {"metric", "at", "min", "max"}
@@ -145,8 +154,9 @@ def target_checks(df: pd.DataFrame, targets: list) -> pd.DataFrame:
         if miss := [a for a in x["at"] if a not in t.index]: raise ValueError(f"target at {miss}: the table has no such row (rows: {list(t.index)})")
         v, hi = t.loc[x["at"], x["metric"]].astype(float), "min" in x
         at, bound = (v.idxmin(), x["min"]) if hi else (v.idxmax(), x["max"])
+        ci = {k: float(t.loc[at, f"{x['metric']}_{k}"]) for k in ("lo", "hi") if f"{x['metric']}_{k}" in t}  # its bootstrap interval
         rows.append(dict(target=f"{x['metric']} {'>=' if hi else '<='} {bound:g} at {', '.join(x['at'])}", worst=float(v[at]), at=at,
-                         met=bool(v[at] >= bound if hi else v[at] <= bound)))
+                         met=bool(v[at] >= bound if hi else v[at] <= bound), **ci))
     return pd.DataFrame(rows)
 
 def _on_table(df: pd.DataFrame, targets: list) -> list:
@@ -157,7 +167,8 @@ def targets_section(df: pd.DataFrame, t: dict) -> str:
     "The card's targets table (markdown) for one model's entry `t` of `load_targets`: those whose points the table has."
     if not (ts := _on_table(df, t["targets"])): return ""
     c = target_checks(df, ts)
-    rows = "\n".join(f"| {r.target} | {r.worst:.4f} ({r.at}) | {'yes' if r.met else '**no**'} |" for r in c.itertuples())
+    ci = lambda r: f" [{r.lo:.4f}, {r.hi:.4f}]" if "lo" in c and pd.notna(r.lo) else ""
+    rows = "\n".join(f"| {r.target} | {r.worst:.4f}{ci(r)} ({r.at}) | {'yes' if r.met else '**no**'} |" for r in c.itertuples())
     why = f"\n\nNot met: {t['why']}" if t.get("why") and not c.met.all() else ""
     return f"\n### Targets\n\n| target | worst on this table | met |\n|---|---|---|\n{rows}{why}\n"
 

@@ -37,12 +37,22 @@ def test_robustness_command_and_card(tmp_path):
     import pandas as pd
     df = pd.read_csv(tmp_path/"r"/"robustness.csv")
     assert len(df) == 10 and df.auc_macro.between(0, 1).all() and df.n.eq(36).all() and df.seed.is_unique
+    assert ((df.auc_macro_lo <= df.auc_macro) & (df.auc_macro <= df.auc_macro_hi)).all()  # every point with its 95 % interval
     assert (tmp_path/"r"/"robustness.png").stat().st_size > 10_000
     for f in ("model_ii_classifier.json", "model_ii_classifier.md"): shutil.copy(weights_dir()/f, tmp_path)
     md = add_to_card("model_ii_classifier", df, figure="robustness.png", root=tmp_path)
     add_to_card("model_ii_classifier", df, root=tmp_path)  # again: replaces the section
     assert md.read_text().count("## Robustness") == 1 and "| nominal |" in md.read_text()
     assert len(json.loads((tmp_path/"model_ii_classifier.json").read_text())["robustness"]) == 10
+
+
+def test_robustness_command_without_intervals_and_a_bad_ci(tmp_path):
+    from deeplense_nb.cli import main
+    main(["robustness", "model_ii_axion_mass", "--n-per-class", "6", "--ci", "0", "--out", str(tmp_path/"r"), "-q"])
+    import pandas as pd
+    df = pd.read_csv(tmp_path/"r"/"robustness.csv")
+    assert "mae_dex" in df and not any(c.endswith(("_lo", "_hi")) for c in df)
+    with pytest.raises(SystemExit): main(["robustness", "model_ii_axion_mass", "--ci", "1", "--out", str(tmp_path/"r"), "-q"])
 
 
 def test_robustness_refuses_a_training_seed():
