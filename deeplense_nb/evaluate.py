@@ -18,8 +18,8 @@ from .data import loader
 
 # %% auto #0
 __all__ = ['REGRESS_CENTER', 'CI_METRICS', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader',
-           'plot_roc', 'plot_confusion', 'plot_regression', 'figure_title', 'bootstrap_ci', 'evaluate', 'extra_metrics',
-           'plot_history', 'save_learning_curve']
+           'plot_roc', 'plot_confusion', 'plot_regression', 'figure_title', 'bootstrap_ci', 'paired_bootstrap',
+           'evaluate', 'extra_metrics', 'plot_history', 'save_learning_curve']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -158,6 +158,25 @@ def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
             for k in keys: vals[k].append(m[k])
     a = (1 - level) / 2
     return {f"{k}_{s}": float(np.nanquantile(v, q)) for k, v in vals.items() for s, q in (("lo", a), ("hi", 1 - a))}
+
+# %% ../nbs/07_evaluate.ipynb #65e34496
+def paired_bootstrap(outs: list, # predictions of each model on the same images (as `bootstrap_ci`'s `out`); the first is the reference
+                     y, task: str = "classify", classes=CLASSES,
+                     metric: str | None = None, # default: the task's first `CI_METRICS`
+                     n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> list[dict]:
+    "Each model's metric and its difference from the first model's on the same images, with a 95 % paired-bootstrap interval (the same resamples for all)."
+    y, n = torch.as_tensor(y), len(y); outs = [torch.as_tensor(o) for o in outs]
+    if n < 2 or n_boot < 2 or any(len(o) != n for o in outs): raise ValueError(f"paired_bootstrap: need >= 2 images, >= 2 resamples and one prediction per image from every model ({[len(o) for o in outs]} for {n} labels)")
+    metric = metric or CI_METRICS[task][0]
+    score = (lambda o, t: regression_metrics(o, t)[metric]) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True)[metric])
+    rng, d = np.random.default_rng(seed), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n_boot):
+            i = torch.as_tensor(rng.integers(0, n, n)); m = [score(o[i], y[i]) for o in outs]; d.append([v - m[0] for v in m])
+    d, a = np.asarray(d), (1 - level) / 2
+    return [dict(metric=metric, value=score(o, y), diff=score(o, y) - score(outs[0], y), diff_lo=float(np.nanquantile(d[:, j], a)),
+                 diff_hi=float(np.nanquantile(d[:, j], 1 - a))) for j, o in enumerate(outs)]
 
 # %% ../nbs/07_evaluate.ipynb #1fe2a281
 def evaluate(model, # model

@@ -13,7 +13,7 @@ from .simulate import get_config, _ccd_background_sigma
 
 # %% auto #0
 __all__ = ['NOISE', 'EXPOSURE', 'PSF', 'DMAG', 'noise_overrides', 'robustness_grid', 'robustness', 'plot_robustness',
-           'card_section', 'load_targets', 'target_checks', 'targets_section', 'add_to_card']
+           'card_section', 'load_targets', 'target_checks', 'targets_section', 'compare', 'add_to_card']
 
 # %% ../nbs/10a_robustness.ipynb #959ff8ae
 NOISE = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -171,6 +171,37 @@ def targets_section(df: pd.DataFrame, t: dict) -> str:
     rows = "\n".join(f"| {r.target} | {r.worst:.4f}{ci(r)} ({r.at}) | {'yes' if r.met else '**no**'} |" for r in c.itertuples())
     why = f"\n\nNot met: {t['why']}" if t.get("why") and not c.met.all() else ""
     return f"\n### Targets\n\n| target | worst on this table | met |\n|---|---|---|\n{rows}{why}\n"
+
+# %% ../nbs/10a_robustness.ipynb #1cc2bc5f
+def compare(models: list, # shipped model names, run folders or .safetensors files, or (model, card) pairs; the first is the reference
+            n_per_class: int = 200, seed: int = 777_000, # the sets: as `robustness`, so the same seed gives the same images
+            points: list | None = None, # default: robustness_grid of the models' simulator config
+            tta: bool = False, n_boot: int = 1000, device=None, progress: bool = True, root=None) -> pd.DataFrame:
+    "Models scored on the same fresh sets, one row per point and model: the headline metric (`score`) and the paired difference from the first."
+    from deeplense_nb.pretrained import load, evaluate_card
+    from deeplense_nb.evaluate import paired_bootstrap
+    nets = [load(m, device=device, root=root) if isinstance(m, (str, Path)) else m for m in models]
+    cards = [c for _, c in nets]; cfg, task = cards[0]["sim_config"], cards[0]["task"]
+    if len(nets) < 2: raise ValueError("compare: give at least two models")
+    if odd := [c.get("name", "?") for c in cards if (c["sim_config"], c["task"], list(c.get("classes", []))) != (cfg, task, list(cards[0].get("classes", [])))]:
+        raise ValueError(f"compare: {odd} differ from {cards[0].get('name')} in simulator config, task or classes")
+    used = {c["config"].get("seed") for c in cards} | {c.get("data_seed") for c in cards}
+    grid = robustness_grid(cfg) if points is None else list(points)
+    if used & {seed + i for i in range(len(grid))}: raise ValueError(f"compare: seeds {seed}..{seed + len(grid) - 1} include a training seed {sorted(x for x in used if x is not None)}")
+    classes, rows = ("axion",) if task == "regress" else CLASSES, []
+    names = [c.get("name") or str(m) for c, m in zip(cards, models)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, p in enumerate(tqdm(grid, desc=f"compare {' / '.join(names)}", disable=not progress)):
+            data, outs = _simulate(cfg, n_per_class, seed + i, Path(tmp)/f"p{i}", classes, p["overrides"]), []
+            for j, (net, card) in enumerate(nets):
+                d = Path(tmp)/f"p{i}m{j}"; evaluate_card(net, card, data, "r", tta=tta, device=device, out_dir=d)
+                pr = pd.read_csv(d/"predictions_r.csv")
+                outs.append(pr.pred.to_numpy() if task == "regress" else pr[[f"p_{c}" for c in card["classes"]]].to_numpy())
+            for name, r in zip(names, paired_bootstrap(outs, pr.target.to_numpy(), task, tuple(cards[0]["classes"]), n_boot=n_boot)):
+                rows.append(dict(model=name, factor=p["factor"], value=p["value"], label=p["label"], metric=r["metric"], score=r["value"],
+                                 diff=r["diff"], diff_lo=r["diff_lo"], diff_hi=r["diff_hi"],
+                                 significant=bool(r["diff_lo"] > 0 or r["diff_hi"] < 0), n=len(pr), seed=seed + i, tta=tta))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/10a_robustness.ipynb #d2544634
 def add_to_card(name: str, df: pd.DataFrame, figure: str | None = None, root=None) -> Path:
