@@ -138,6 +138,10 @@ def _save_figures(out_dir, prefix, task, out, y, classes, cm):
     return paths
 
 # %% ../nbs/07_evaluate.ipynb #3dce06fc
+def _tensor(a) -> torch.Tensor:
+    "A tensor of `a`, copied when it is a read-only numpy array (pandas' copy-on-write columns), which torch would warn about."
+    return torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) and not a.flags.writeable else torch.as_tensor(a)
+
 CI_METRICS = dict(classify=("auc_macro", "auc_axion_vs_cdm"), binary=("auc",), regress=("mae_dex",))  # what `bootstrap_ci` brackets
 
 def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
@@ -146,7 +150,7 @@ def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
                  n_boot: int = 200, # resamples
                  level: float = 0.95, seed: int = 0) -> dict:
     "Percentile-bootstrap intervals over images of the task's headline metrics (`CI_METRICS`): `{metric}_lo`, `{metric}_hi`."
-    out, y = torch.as_tensor(out), torch.as_tensor(y); n = len(y)
+    out, y = _tensor(out), _tensor(y); n = len(y)
     if n < 2 or n_boot < 2: raise ValueError(f"bootstrap_ci: need at least 2 images and 2 resamples, got {n} and {n_boot}")
     score = (lambda o, t: regression_metrics(o, t)) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True))
     keys = [k for k in CI_METRICS[task] if k in score(out, y)]
@@ -165,7 +169,7 @@ def paired_bootstrap(outs: list, # predictions of each model on the same images 
                      metric: str | None = None, # default: the task's first `CI_METRICS`
                      n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> list[dict]:
     "Each model's metric and its difference from the first model's on the same images, with a 95 % paired-bootstrap interval (the same resamples for all)."
-    y, n = torch.as_tensor(y), len(y); outs = [torch.as_tensor(o) for o in outs]
+    y, n = _tensor(y), len(y); outs = [_tensor(o) for o in outs]
     if n < 2 or n_boot < 2 or any(len(o) != n for o in outs): raise ValueError(f"paired_bootstrap: need >= 2 images, >= 2 resamples and one prediction per image from every model ({[len(o) for o in outs]} for {n} labels)")
     metric = metric or CI_METRICS[task][0]
     score = (lambda o, t: regression_metrics(o, t)[metric]) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True)[metric])
