@@ -230,9 +230,20 @@ def cmd_robustness(a):
     name = Path(str(a.model)).stem if str(a.model).endswith(".safetensors") else Path(str(a.model)).name
     out = Path(a.out or f"runs/robustness/{name}")
     if a.ci == 1 or a.ci < 0: raise ValueError(f"--ci {a.ci}: give 0 (no intervals) or at least 2 bootstrap resamples")
+    if a.against:  # refused before the long run, not after it
+        from deeplense_nb.pretrained import load
+        from deeplense_nb.robustness import check_comparable
+        check_comparable([load(m, device="cpu")[1] for m in (a.against, a.model)])
     df = robustness(a.model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, ci=a.ci, progress=not a.quiet)
     print(card_section(df)); print(f"table: {out/'robustness.csv'}\nfigure: {out/'robustness.png'}")
     if a.card: print(f"card: {add_to_card(name, df, figure=a.card_figure or None)}")
+    if a.against:  # the same seeds, so the same images: each point's difference has a paired interval
+        from deeplense_nb.robustness import compare
+        c = compare([a.against, a.model], n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, n_boot=a.ci or 1000, device=a.device, progress=not a.quiet)
+        c.to_csv(out/"compare.csv", index=False); ref, c = c.model.iloc[0], c.iloc[1::2]  # rows: (reference, model) at each point
+        print(f"\n{c.model.iloc[0]} minus {ref} on the same images, with 95 % paired-bootstrap intervals ({c.metric.iloc[0]}):")
+        print(c[["label", "score", "diff", "diff_lo", "diff_hi", "significant"]].to_string(index=False, float_format="%.4f"))
+        print(f"comparison: {out/'compare.csv'}")
 
 # %% ../nbs/11_cli.ipynb #dfec279d
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -339,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best there is)")
     s.add_argument("--card", action="store_true", help="also put the table into the shipped model's card")
     s.add_argument("--card-figure", default="", help="with --card: the figure's path to show in the card")
+    s.add_argument("--against", default=None, help="also score this model (e.g. the shipped one a retrained run would replace) on the same sets; writes compare.csv: MODEL minus it, with paired 95 %% intervals (--ci resamples; 1000 with --ci 0)")
     for s in sub.choices.values(): s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 

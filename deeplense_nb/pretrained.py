@@ -107,6 +107,8 @@ def _dataset_arrays(folder: Path):
 # %% ../nbs/10_pretrained.ipynb #623db350
 def prepare(img: np.ndarray, card: dict, resize: bool = False) -> torch.Tensor:
     "An `(H, W)` image as the model's input `(1, S, S)`: the model's own normalisation, then its own resizing (if it was trained so) or a size check."
+    if img.size and (lo := float(np.min(img))) == float(np.max(img)):  # normalises to all zeros: any class would be a made-up answer
+        raise BadFile(f"image is flat (every pixel is {lo:g}): it holds no lens to {'measure' if card.get('task') == 'regress' else 'classify'}")
     s = card["img_size"]; x = normalize_image(torch.as_tensor(img, dtype=torch.float32)[None], card["normalize"]).float()
     if x.shape[-2:] != (s, s):
         own = x.shape[-1] == x.shape[-2] == card.get("data_img_size")  # trained on images of this size, resized to s

@@ -13,7 +13,8 @@ from .simulate import get_config, _ccd_background_sigma
 
 # %% auto #0
 __all__ = ['NOISE', 'EXPOSURE', 'PSF', 'DMAG', 'noise_overrides', 'robustness_grid', 'robustness', 'plot_robustness',
-           'card_section', 'load_targets', 'target_checks', 'targets_section', 'compare', 'add_to_card']
+           'card_section', 'load_targets', 'target_checks', 'targets_section', 'check_comparable', 'compare',
+           'add_to_card']
 
 # %% ../nbs/10a_robustness.ipynb #959ff8ae
 NOISE = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -173,6 +174,12 @@ def targets_section(df: pd.DataFrame, t: dict) -> str:
     return f"\n### Targets\n\n| target | worst on this table | met |\n|---|---|---|\n{rows}{why}\n"
 
 # %% ../nbs/10a_robustness.ipynb #1cc2bc5f
+def check_comparable(cards: list):
+    "Raise unless every card shares the first's simulator config, task and classes (what `compare` needs to score them on the same sets)."
+    key = lambda c: (c.get("sim_config"), c.get("task"), list(c.get("classes", [])))
+    if odd := [c.get("name", "?") for c in cards if key(c) != key(cards[0])]:
+        raise ValueError(f"compare: {odd} differ from {cards[0].get('name')} in simulator config, task or classes")
+
 def compare(models: list, # shipped model names, run folders or .safetensors files, or (model, card) pairs; the first is the reference
             n_per_class: int = 200, seed: int = 777_000, # the sets: as `robustness`, so the same seed gives the same images
             points: list | None = None, # default: robustness_grid of the models' simulator config
@@ -183,8 +190,7 @@ def compare(models: list, # shipped model names, run folders or .safetensors fil
     nets = [load(m, device=device, root=root) if isinstance(m, (str, Path)) else m for m in models]
     cards = [c for _, c in nets]; cfg, task = cards[0]["sim_config"], cards[0]["task"]
     if len(nets) < 2: raise ValueError("compare: give at least two models")
-    if odd := [c.get("name", "?") for c in cards if (c["sim_config"], c["task"], list(c.get("classes", []))) != (cfg, task, list(cards[0].get("classes", [])))]:
-        raise ValueError(f"compare: {odd} differ from {cards[0].get('name')} in simulator config, task or classes")
+    check_comparable(cards)
     used = {c["config"].get("seed") for c in cards} | {c.get("data_seed") for c in cards}
     grid = robustness_grid(cfg) if points is None else list(points)
     if used & {seed + i for i in range(len(grid))}: raise ValueError(f"compare: seeds {seed}..{seed + len(grid) - 1} include a training seed {sorted(x for x in used if x is not None)}")

@@ -277,7 +277,8 @@ def bad_fits() -> dict:
 
 FITS = bad_fits()
 PREDICT_FILES = {**{f"{k}.npy": v for k, v in NPYS.items() if k != "dir_named_npy"},  # a folder is searched, not read
-                  **{f"{k}.{'fits.gz' if k.startswith('gz') else 'fits'}": v for k, v in FITS.items()}}
+                  **{f"{k}.{'fits.gz' if k.startswith('gz') else 'fits'}": v for k, v in FITS.items()},
+                  "blank_zeros.npy": npy_bytes(np.zeros((64, 64))), "blank_const.fits": fits_bytes(np.full((64, 64), 7.0, ">f4"))}  # readable, but no lens: reported, not classified
 
 
 @pytest.mark.parametrize("name", sorted(PREDICT_FILES))
@@ -328,7 +329,7 @@ PREDICT_FLAGS = {  # name -> (extra args given tmp, expected code, names)
 
 @pytest.mark.parametrize("case", sorted(PREDICT_FLAGS))
 def test_predict_bad_arguments(case, tmp_path, capsys):
-    (tmp_path / "in").mkdir(); good64(tmp_path / "in" / "good.npy"); np.save(tmp_path / "small.npy", np.ones((16, 16)))
+    (tmp_path / "in").mkdir(); good64(tmp_path / "in" / "good.npy"); np.save(tmp_path / "small.npy", np.random.default_rng(2).random((16, 16)))
     m = tmp_path / "m"; m.mkdir(); st = _safetensors(tmp_path, {"deeplense_nb": "{}"})
     for n, b in {"trunc": st[:-3], "empty": b"", "garbage": b"\0garbage" * 10, "huge": struct.pack("<Q", 2**60) + b"{}",
                  "nometa": _safetensors(tmp_path), "badmeta": _safetensors(tmp_path, {"deeplense_nb": "{not json"})}.items():

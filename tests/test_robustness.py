@@ -55,6 +55,23 @@ def test_robustness_command_without_intervals_and_a_bad_ci(tmp_path):
     with pytest.raises(SystemExit): main(["robustness", "model_ii_axion_mass", "--ci", "1", "--out", str(tmp_path/"r"), "-q"])
 
 
+def test_robustness_against_another_model(tmp_path, capsys):
+    "--against scores the reference on the very images of the table: the model's scores equal the table's, the reference's diffs are 0."
+    from deeplense_nb.cli import main
+    import pandas as pd
+    main(["robustness", "model_ii_classifier", "--against", "model_ii_vit_classifier", "--n-per-class", "8", "--ci", "20", "--out", str(tmp_path/"r"), "-q"])
+    t, c = pd.read_csv(tmp_path/"r"/"robustness.csv"), pd.read_csv(tmp_path/"r"/"compare.csv")
+    assert c.model.tolist() == ["model_ii_vit_classifier", "model_ii_classifier"] * len(t) and c.metric.eq("auc_macro").all()
+    ref, new = c.iloc[0::2].reset_index(drop=True), c.iloc[1::2].reset_index(drop=True)
+    assert new.label.tolist() == t.label.tolist() and np.allclose(new.score, t.auc_macro)  # the same seeds, the same images
+    assert ref["diff"].eq(0).all() and np.allclose(new["diff"], new.score - ref.score) and (new.diff_lo <= new["diff"]).all() and (new["diff"] <= new.diff_hi).all()
+    assert new.significant.eq((new.diff_lo > 0) | (new.diff_hi < 0)).all()
+    assert "model_ii_classifier minus model_ii_vit_classifier on the same images" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="differ from"):  # another simulator config: refused with the reason, before any work
+        main(["robustness", "model_ii_classifier", "--against", "model_i_classifier", "--out", str(tmp_path/"x"), "-q"])
+    assert not (tmp_path/"x").exists()
+
+
 def test_robustness_refuses_a_training_seed():
     from deeplense_nb.pretrained import load
     net, card = load("model_ii_classifier")
