@@ -144,6 +144,10 @@ def _tensor(a) -> torch.Tensor:
 
 CI_METRICS = dict(classify=("auc_macro", "auc_axion_vs_cdm"), binary=("auc",), regress=("mae_dex",))  # what `bootstrap_ci` brackets
 
+def _scorer(task: str, classes=CLASSES):
+    "`score(out, y) -> metrics`: `regression_metrics` for `regress`, else `lens_metrics` of probabilities (what the bootstraps resample)."
+    return (lambda o, t: regression_metrics(o, t)) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True))
+
 def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
                  y, # (N,) labels or targets
                  task: str = "classify", classes=CLASSES,
@@ -152,7 +156,7 @@ def bootstrap_ci(out, # (N, K) probabilities, or (N,) predictions for `regress`
     "Percentile-bootstrap intervals over images of the task's headline metrics (`CI_METRICS`): `{metric}_lo`, `{metric}_hi`."
     out, y = _tensor(out), _tensor(y); n = len(y)
     if n < 2 or n_boot < 2: raise ValueError(f"bootstrap_ci: need at least 2 images and 2 resamples, got {n} and {n_boot}")
-    score = (lambda o, t: regression_metrics(o, t)) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True))
+    score = _scorer(task, classes)
     keys = [k for k in CI_METRICS[task] if k in score(out, y)]
     rng, vals = np.random.default_rng(seed), {k: [] for k in keys}
     with warnings.catch_warnings():
@@ -172,7 +176,7 @@ def paired_bootstrap(outs: list, # predictions of each model on the same images 
     y, n = _tensor(y), len(y); outs = [_tensor(o) for o in outs]
     if n < 2 or n_boot < 2 or any(len(o) != n for o in outs): raise ValueError(f"paired_bootstrap: need >= 2 images, >= 2 resamples and one prediction per image from every model ({[len(o) for o in outs]} for {n} labels)")
     metric = metric or CI_METRICS[task][0]
-    score = (lambda o, t: regression_metrics(o, t)[metric]) if task == "regress" else (lambda o, t: lens_metrics(o, t, classes, probs=True)[metric])
+    metrics = _scorer(task, classes); score = lambda o, t: metrics(o, t)[metric]
     rng, d = np.random.default_rng(seed), []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
