@@ -230,16 +230,17 @@ def cmd_robustness(a):
     name = Path(str(a.model)).stem if str(a.model).endswith(".safetensors") else Path(str(a.model)).name
     out = Path(a.out or f"runs/robustness/{name}")
     if a.ci == 1 or a.ci < 0: raise ValueError(f"--ci {a.ci}: give 0 (no intervals) or at least 2 bootstrap resamples")
-    if a.against:  # refused before the long run, not after it
+    model, nets = a.model, None
+    if a.against:  # both loaded once, for the check and both runs; refused before the long run, not after it
         from deeplense_nb.pretrained import load
         from deeplense_nb.robustness import check_comparable
-        check_comparable([load(m, device="cpu")[1] for m in (a.against, a.model)])
-    df = robustness(a.model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, ci=a.ci, progress=not a.quiet)
+        nets = [load(m, device=a.device) for m in (a.against, a.model)]; check_comparable([c for _, c in nets]); model = nets[1]
+    df = robustness(model, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, device=a.device, out_dir=out, ci=a.ci, progress=not a.quiet)
     print(card_section(df)); print(f"table: {out/'robustness.csv'}\nfigure: {out/'robustness.png'}")
     if a.card: print(f"card: {add_to_card(name, df, figure=a.card_figure or None)}")
     if a.against:  # the same seeds, so the same images: each point's difference has a paired interval
         from deeplense_nb.robustness import compare
-        c = compare([a.against, a.model], n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, n_boot=a.ci or 1000, device=a.device, progress=not a.quiet)
+        c = compare(nets, n_per_class=a.n_per_class, seed=a.seed, tta=a.tta, n_boot=a.ci or 1000, device=a.device, progress=not a.quiet)
         c.to_csv(out/"compare.csv", index=False); ref, c = c.model.iloc[0], c.iloc[1::2]  # rows: (reference, model) at each point
         print(f"\n{c.model.iloc[0]} minus {ref} on the same images, with 95 % paired-bootstrap intervals ({c.metric.iloc[0]}):")
         print(c[["label", "score", "diff", "diff_lo", "diff_hi", "significant"]].to_string(index=False, float_format="%.4f"))
