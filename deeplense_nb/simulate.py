@@ -68,7 +68,7 @@ class LensConfig(_LensPhysics):
     magnitude_zero_point: float = 25.0  # CCD: mag giving 1 e-/s
     read_noise: float = 4.0             # CCD: e- per read-out
     dtype: str = "float32"              # render precision: 'float32' or 'float64'
-    compile: bool = False               # torch.compile the subhalo deflection sum (slow first call, faster after)
+    compile: bool = False               # torch.compile the subhalo sum and the lensed source (slow first call, faster after)
     # domain randomisation, off by default: each image draws its own instrument, and labels.csv records the draws
     exposure_scale_range: tuple | None = None    # exposure time x 10^U(log lo, log hi): shot and background noise of another exposure
     background_scale_range: tuple | None = None  # background sigma (CCD sky + read-out; Model I background_rms) x 10^U(log lo, log hi)
@@ -356,15 +356,29 @@ def _points_loop(x, y, px, py, rein):
         ax.addcmul_(w, dx); ay.addcmul_(w, dy)
     return ax, ay
 
-def _points_fused(x, y, px, py, rein):
-    "The same sum written as one (B, H, W, N) expression, for `torch.compile` to fuse into a single loop."
-    dx = rearrange(x, "h w -> 1 h w 1") - rearrange(px, "b n -> b 1 1 n")
-    dy = rearrange(y, "h w -> 1 h w 1") - rearrange(py, "b n -> b 1 1 n")
-    w = rearrange(rein * rein, "b n -> b 1 1 n") / (dx * dx + dy * dy).clamp_min(1e-30)
-    return (w * dx).sum(-1), (w * dy).sum(-1)
+_CHUNK = 25  # point masses per fused call: one call for cdm's 25, four for the axion vortex's 100
+
+def _points_chunk(x, y, px, py, r2, ax, ay):
+    "(ax, ay) plus the deflection of `_CHUNK` point masses (px, py, r2 = θ_E²: [B, _CHUNK]), written out mass by mass for `torch.compile` to fuse."
+    px, py, r2 = (rearrange(a, "b n -> n b 1 1") for a in (px, py, r2))
+    for i in range(_CHUNK):  # unrolled by the compiler: one pass over the pixels, the 25 masses in registers
+        dx, dy = x - px[i], y - py[i]
+        w = r2[i] / (dx * dx + dy * dy).clamp_min(1e-30)
+        ax, ay = ax + w * dx, ay + w * dy
+    return ax, ay
 
 @functools.lru_cache(maxsize=None)
-def _compiled_points(): return torch.compile(_points_fused)
+def _compiled_chunk(): return torch.compile(_points_chunk, dynamic=True)  # dynamic: one compilation for every batch size
+
+def _points_fused(x, y, px, py, rein, chunk=None):
+    "`deflection_points` in `_CHUNK`-mass calls of `chunk` (default: the compiled `_points_chunk`); padded slots have mass 0."
+    chunk = chunk or _compiled_chunk(); B, N = px.shape; pad = -N % _CHUNK
+    px, py, r2 = (F.pad(a, (0, pad)) for a in (px, py, rein * rein))
+    ax = x.new_zeros(B, *x.shape); ay = torch.zeros_like(ax)
+    for s in range(0, N + pad, _CHUNK):
+        ax, ay = chunk(x, y, px[:, s:s + _CHUNK], py[:, s:s + _CHUNK], r2[:, s:s + _CHUNK], ax, ay)
+    return ax, ay
+
 
 # %% ../nbs/01_simulate.ipynb #b95e6fb8
 def _is_grid(x, y) -> bool:
@@ -389,15 +403,31 @@ def deflection_points(x, y, px, py, rein):
     return (_points_grid if _is_grid(x, y) else _points_loop)(x, y, px, py, rein)
 
 # %% ../nbs/01_simulate.ipynb #9fc3282a
+def _sersic_terms(r_sersic: float, n: float, e1: float, e2: float) -> tuple:
+    "Constants of lenstronomy's `SERSIC_ELLIPSE`: R² = A dx² + Bxy dx dy + C dy² (its (e1, e2) map), 1/R_sersic and b_n."
+    norm2 = max(abs(1 - e1**2 - e2**2), 1e-6)
+    A, C, Bxy = ((1 - e1)**2 + e2**2) / norm2, (e2**2 + (1 + e1)**2) / norm2, -4 * e2 / norm2
+    return A, Bxy, C, 1 / max(r_sersic, 1e-4), sersic_b_n(n)
+
 def sersic(x, y, cx, cy, amp: float, r_sersic: float, n: float, e1: float, e2: float):
     "lenstronomy `SERSIC_ELLIPSE` surface brightness (product-average radius, R floored at 1e-4)."
-    norm2 = max(abs(1 - e1**2 - e2**2), 1e-6)  # R² = quadratic form of (dx, dy) from lenstronomy's (e1, e2) map
-    A, C, Bxy = ((1 - e1)**2 + e2**2) / norm2, (e2**2 + (1 + e1)**2) / norm2, -4 * e2 / norm2
-    dx, dy = x - cx, y - cy
+    A, Bxy, C, inv_r, b = _sersic_terms(r_sersic, n, e1, e2); dx, dy = x - cx, y - cy
     R = torch.mul(dx, A).add_(dy, alpha=Bxy).mul_(dx).addcmul_(dy, dy, value=C).clamp_(min=1e-8).sqrt_()
-    R.mul_(1 / max(r_sersic, 1e-4))
+    R.mul_(inv_r)
     if n != 1: R.pow_(1 / n)
-    return R.mul_(-sersic_b_n(n)).exp_().mul_(amp * math.exp(sersic_b_n(n)))
+    return R.mul_(-b).exp_().mul_(amp * math.exp(b))
+
+@functools.lru_cache(maxsize=16)
+def _compiled_source(cfg) -> callable:
+    "`sersic` of the lensed positions times the pixel area, fused by `torch.compile` into one pass: f(x - α_main, y - α_main, α_sub x, α_sub y, cx, cy)."
+    A, Bxy, C, inv_r, b = _sersic_terms(cfg.source_r_sersic, cfg.source_n_sersic, cfg.source_e1, cfg.source_e2)
+    n, scale = cfg.source_n_sersic, lens_constants(cfg)["source_amp"] * math.exp(b) * cfg.pixel_scale**2
+    def source(bx, by, sax, say, cx, cy):
+        dx, dy = bx - sax - cx, by - say - cy
+        R = ((dx * A + dy * Bxy) * dx + dy * dy * C).clamp(min=1e-8).sqrt() * inv_r
+        return torch.exp((R if n == 1 else R ** (1 / n)) * -b) * scale
+    return torch.compile(source, dynamic=True)
+
 
 # %% ../nbs/01_simulate.ipynb #f98130a2
 def psf_kernel(config, dtype=torch.float64) -> torch.Tensor:
@@ -462,7 +492,7 @@ def _subhalo_deflection(cfg, x, y, params, dev, dt):
     mass = params["sub_mass"]; B = mass.shape[0]; ax = x.new_zeros(B, *x.shape); ay = torch.zeros_like(ax)
     used = torch.where(mass > 0, torch.arange(1, mass.shape[1] + 1), 0).amax(1) if mass.shape[1] else torch.zeros(B, dtype=torch.long)
     rein = lens_constants(cfg)["theta_e_per_sqrt_msun"] * mass.sqrt()
-    fn = _compiled_points() if cfg.compile else deflection_points
+    fn = _points_fused if cfg.compile else deflection_points
     groups = used.unique().tolist()
     for n in groups:
         if n == 0: continue
@@ -485,10 +515,12 @@ def render_batch(params: dict, config, device=None, psf: bool = True) -> torch.T
         params = dict(params, sub_x=params["sub_x"] + params["lens_dx"][:, None], sub_y=params["sub_y"] + params["lens_dy"][:, None])
         cx, cy = cx + dx, cy + dy
     sax, say = _subhalo_deflection(cfg, x, y, params, dev, dt)
-    bx, by = sax.neg_().add_(x - max_), say.neg_().add_(y - may_)  # lens equation: source-plane positions [B, H, W]
-    img = sersic(bx, by, cx, cy, lens_constants(cfg)["source_amp"], cfg.source_r_sersic, cfg.source_n_sersic,
-                 cfg.source_e1, cfg.source_e2)
-    img = rearrange(img, "b h w -> b 1 h w") * cfg.pixel_scale**2  # surface brightness -> flux per pixel
+    if cfg.compile: img = rearrange(_compiled_source(cfg)(x - max_, y - may_, sax, say, cx, cy), "b h w -> b 1 h w")
+    else:
+        bx, by = sax.neg_().add_(x - max_), say.neg_().add_(y - may_)  # lens equation: source-plane positions [B, H, W]
+        img = sersic(bx, by, cx, cy, lens_constants(cfg)["source_amp"], cfg.source_r_sersic, cfg.source_n_sersic,
+                     cfg.source_e1, cfg.source_e2)
+        img = rearrange(img, "b h w -> b 1 h w") * cfg.pixel_scale**2  # surface brightness -> flux per pixel
     if "source_dmag" in params: img = img * rearrange(10 ** (-0.4 * params["source_dmag"]), "b -> b 1 1 1").to(dt).to(dev)
     if not psf: return img
     if "psf_fwhm" in params: return apply_psf_per_image(img, psf_factors(cfg, params["psf_fwhm"]))
