@@ -16,8 +16,8 @@ from .core import CLASSES, CLASS_TO_ID, LIMITS, check_keys, warn_if_busy, device
 # %% auto #0
 __all__ = ['CONFIGS', 'LensConfig', 'get_config', 'einstein_radius', 'deflection_scale', 'sersic_b_n', 'source_amplitude',
            'lens_constants', 'instrument_draws', 'sample_params', 'pixel_grid', 'e1e2_to_qphi', 'deflection_sie',
-           'deflection_points', 'sersic', 'psf_kernel', 'apply_psf', 'psf_factors', 'apply_psf_per_image',
-           'render_batch', 'add_noise', 'simulate_batch', 'render_lenstronomy', 'bench_simulate']
+           'deflection_points', 'sersic', 'psf_kernel', 'apply_psf', 'psf_matrix', 'apply_psf_matmul', 'psf_factors',
+           'apply_psf_per_image', 'render_batch', 'add_noise', 'simulate_batch', 'render_lenstronomy', 'bench_simulate']
 
 # %% ../nbs/01_simulate.ipynb #12c9c5ce
 @dataclass(frozen=True)
@@ -374,7 +374,7 @@ def _points_fused(x, y, px, py, rein, chunk=None):
     "`deflection_points` in `_CHUNK`-mass calls of `chunk` (default: the compiled `_points_chunk`); padded slots have mass 0."
     chunk = chunk or _compiled_chunk(); B, N = px.shape; pad = -N % _CHUNK
     px, py, r2 = (F.pad(a, (0, pad)) for a in (px, py, rein * rein))
-    ax = x.new_zeros(B, *x.shape); ay = torch.zeros_like(ax)
+    ax = ay = x.new_zeros(())  # a 0-d start: the first chunk broadcasts it, so no (B, H, W) zeros are written and read
     for s in range(0, N + pad, _CHUNK):
         ax, ay = chunk(x, y, px[:, s:s + _CHUNK], py[:, s:s + _CHUNK], r2[:, s:s + _CHUNK], ax, ay)
     return ax, ay
@@ -451,6 +451,21 @@ def apply_psf(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     for k in range(1, 2 * r + 1): out.add_(rows[..., k:k + W], alpha=w[k])
     return out
 
+@functools.lru_cache(maxsize=None)
+def psf_matrix(n: int, w: tuple) -> torch.Tensor:
+    "(n, n) float64 matrix of a 1-D blur with weights `w` (odd length) over n pixels, replicated edges folded into the first and last columns."
+    r = len(w) // 2; M = torch.zeros(n, n, dtype=torch.float64)
+    for k, wk in enumerate(w): M.index_put_((torch.arange(n), (torch.arange(n) + k - r).clamp(0, n - 1)), torch.tensor(wk, dtype=torch.float64), accumulate=True)
+    return M
+
+def apply_psf_matmul(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    "`apply_psf` as two matrix products, `My @ img @ Mx.T` (BLAS instead of 2(2r+1) shifted sums): ~2x faster, equal to rounding."
+    r = kernel.shape[-1] // 2
+    if r == 0: return img
+    w = tuple((kernel.sum(0) / kernel.sum()).tolist()); H, W = img.shape[-2:]
+    my, mx = (psf_matrix(n, w).to(img.dtype).to(img.device) for n in (H, W))
+    return my @ img @ mx.T
+
 # %% ../nbs/01_simulate.ipynb #a1d0c004
 def psf_factors(config, fwhm: torch.Tensor) -> torch.Tensor:
     "1-D Gaussian PSF factors (B, 2R+1) for per-image FWHMs `fwhm` (B,) in arcsec, each as `psf_kernel` would make it."
@@ -524,7 +539,7 @@ def render_batch(params: dict, config, device=None, psf: bool = True) -> torch.T
     if "source_dmag" in params: img = img * rearrange(10 ** (-0.4 * params["source_dmag"]), "b -> b 1 1 1").to(dt).to(dev)
     if not psf: return img
     if "psf_fwhm" in params: return apply_psf_per_image(img, psf_factors(cfg, params["psf_fwhm"]))
-    return apply_psf(img, psf_kernel(cfg)) if cfg.psf_fwhm > 0 else img
+    return (apply_psf_matmul if cfg.compile else apply_psf)(img, psf_kernel(cfg)) if cfg.psf_fwhm > 0 else img
 
 # %% ../nbs/01_simulate.ipynb #c088fdac
 def _ccd_background_sigma(cfg, t: torch.Tensor) -> torch.Tensor:
