@@ -439,11 +439,14 @@ def psf_kernel(config, dtype=torch.float64) -> torch.Tensor:
     w = torch.exp(-0.5 * (t / sigma) ** 2); w = w / w.sum()
     return (w[:, None] * w[None, :]).to(dtype)
 
+def _psf_1d(kernel: torch.Tensor) -> tuple:
+    "The 1-D factor of a separable (k, k) PSF kernel as a tuple of k weights; () for a 1x1 kernel (no blur)."
+    return tuple((kernel.sum(0) / kernel.sum()).tolist()) if kernel.shape[-1] > 1 else ()
+
 def apply_psf(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "Convolve images (B, 1, H, W) with a separable `kernel` (k, k), replicating edges like scipy's mode='nearest'."
-    r = kernel.shape[-1] // 2
+    w = _psf_1d(kernel); r = len(w) // 2
     if r == 0: return img
-    w = (kernel.sum(0) / kernel.sum()).tolist()  # the 1-D factor of the separable Gaussian
     H, W = img.shape[-2:]; pad = F.pad(img, (r, r, r, r), mode="replicate")
     rows = pad[..., 0:H, :] * w[0]
     for k in range(1, 2 * r + 1): rows.add_(pad[..., k:k + H, :], alpha=w[k])  # shifted sums = conv2d, faster here
@@ -460,9 +463,9 @@ def psf_matrix(n: int, w: tuple) -> torch.Tensor:
 
 def apply_psf_matmul(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "`apply_psf` as two matrix products, `My @ img @ Mx.T` (BLAS instead of 2(2r+1) shifted sums): ~2x faster, equal to rounding."
-    r = kernel.shape[-1] // 2
-    if r == 0: return img
-    w = tuple((kernel.sum(0) / kernel.sum()).tolist()); H, W = img.shape[-2:]
+    w = _psf_1d(kernel)
+    if len(w) < 2: return img
+    H, W = img.shape[-2:]
     my, mx = (psf_matrix(n, w).to(img.dtype).to(img.device) for n in (H, W))
     return my @ img @ mx.T
 
