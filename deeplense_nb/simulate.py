@@ -445,9 +445,9 @@ def _psf_1d(kernel: torch.Tensor) -> tuple:
 
 def apply_psf(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "Convolve images (B, 1, H, W) with a separable `kernel` (k, k), replicating edges like scipy's mode='nearest'."
-    w = _psf_1d(kernel); r = len(w) // 2
-    if r == 0: return img
-    H, W = img.shape[-2:]; pad = F.pad(img, (r, r, r, r), mode="replicate")
+    w = _psf_1d(kernel)
+    if not w: return img
+    r, (H, W) = len(w) // 2, img.shape[-2:]; pad = F.pad(img, (r, r, r, r), mode="replicate")
     rows = pad[..., 0:H, :] * w[0]
     for k in range(1, 2 * r + 1): rows.add_(pad[..., k:k + H, :], alpha=w[k])  # shifted sums = conv2d, faster here
     out = rows[..., 0:W] * w[0]
@@ -464,7 +464,7 @@ def psf_matrix(n: int, w: tuple) -> torch.Tensor:
 def apply_psf_matmul(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "`apply_psf` as two matrix products, `My @ img @ Mx.T` (BLAS instead of 2(2r+1) shifted sums): ~2x faster, equal to rounding."
     w = _psf_1d(kernel)
-    if len(w) < 2: return img
+    if not w: return img
     H, W = img.shape[-2:]
     my, mx = (psf_matrix(n, w).to(img.dtype).to(img.device) for n in (H, W))
     return my @ img @ mx.T
