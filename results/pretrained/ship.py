@@ -7,7 +7,7 @@ metrics, so no number in it is typed by hand. The fresh set is simulated with a 
 """
 import argparse, json
 from pathlib import Path
-import pandas as pd, torch
+import pandas as pd, torch, yaml
 from deeplense_nb.pretrained import ship, fresh_test
 
 ap = argparse.ArgumentParser()
@@ -21,7 +21,9 @@ h, m = pd.read_csv(run / "history.csv"), json.loads((run / "metrics.json").read_
 ship(run, a.name, a.what)                                       # weights first, so fresh_test can load them by name
 fresh = fresh_test(a.name, n_per_class=a.fresh_n, seed=a.fresh_seed, tta=True, progress=False, out_dir=results / "fresh")
 key = next(k for k in ("fresh_auc_macro", "fresh_auc", "fresh_mae_dex") if k in fresh)   # 3-class, binary, regression
-summary = (f"{a.what} Trained from scratch{' with ' + a.recipe if a.recipe else ''}: {len(h)} epochs, "
+init = yaml.safe_load((run / "params.yaml").read_text()).get("init") or ""   # a fine-tuned run says from what
+start = f"Fine-tuned from {Path(init).name}" if init else "Trained from scratch"
+summary = (f"{a.what} {start}{' with ' + a.recipe if a.recipe else ''}: {len(h)} epochs, "
            f"{h.seconds.sum() / 60:.0f} min of training on this 2-core CPU ({a.machine}). "
            f"Fresh set ({a.fresh_n} per class, seed {a.fresh_seed}, TTA): {key.replace('fresh_', '')} {fresh[key]:.4f}"
            + (f", axion-vs-cdm AUC {fresh['fresh_auc_axion_vs_cdm']:.4f}" if "fresh_auc_axion_vs_cdm" in fresh else "")
