@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_checkpoint.ipynb #be1caab9
 from __future__ import annotations
-import json, os, random
+import json, os, random, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -133,20 +133,30 @@ def is_timm_checkpoint(source) -> bool:
     if p.suffix != ".safetensors": return False
     with safe_open(str(p), framework="pt") as f: return "deeplense_nb" not in (f.metadata() or {})
 
+def _head_keys(model: torch.nn.Module) -> set:
+    "State-dict keys of `model`'s classifier (timm's `get_classifier`): the one part another task or class count changes."
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    name = next((n for n, m in model.named_modules() if m is head), None) if isinstance(head, torch.nn.Module) else None
+    return {f"{name}.{k}" for k in head.state_dict()} if name else set()
+
 def init_weights(model: torch.nn.Module, # the model to load the weights into
                  source, # shipped model name, run folder, .safetensors file or timm checkpoint
                  cfg: TrainConfig | None = None) -> dict: # the run's config: needed for a timm checkpoint (rebuilt through models.create)
-    "Load the weights of `source` into `model`; returns its metadata."
+    "Load the weights of `source` into `model`; returns its metadata. A classifier head of another shape (another task or class count: a classifier's features for a regressor) starts fresh, with a warning, as in timm."
     if is_timm_checkpoint(source):
         if cfg is None: raise ValueError(f"init={str(source)!r} is a timm checkpoint: pass the run's cfg to adapt its stem and head")
         t = build_model(cfg, getattr(model, "num_classes", 3), pretrained_file=source).state_dict()
         meta = dict(kind="timm_checkpoint", file=str(source), model=cfg.model, img_size=cfg.img_size)
     else: t, meta, _ = _model_weights(_weights_path(source), who=f"init={str(source)!r}")
-    own = model.state_dict()
-    bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in t.items() if k in own and v.shape != own[k].shape]
+    own, head = model.state_dict(), _head_keys(model)
+    other = [k for k, v in t.items() if k in own and v.shape != own[k].shape]
+    reset = [k for k in other if k in head]
+    bad = [f"{k} {tuple(t[k].shape)} vs {tuple(own[k].shape)}" for k in other if k not in head]
     bad += [f"{k} missing" for k in own if k not in t] + [f"{k} unexpected" for k in t if k not in own]
     if bad: raise ValueError(f"init={str(source)!r} ({meta.get('model', '?')}, img_size {meta.get('img_size', '?')}) does not fit this model: "
                              + "; ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-                             + ". Use the same model, model_args, img_size and task.")
-    model.load_state_dict(t)
-    return meta
+                             + ". Use the same model, model_args and img_size (only the classifier head may differ).")
+    if reset: warnings.warn(f"init={str(source)!r}: its classifier head ({', '.join(f'{k} {tuple(t[k].shape)}' for k in reset)}) does not fit "
+                            f"this model's ({', '.join(str(tuple(own[k].shape)) for k in reset)}): that head starts fresh, everything else is loaded")
+    model.load_state_dict({k: own[k] if k in reset else v for k, v in t.items()})
+    return meta | (dict(head_reset=reset) if reset else {})

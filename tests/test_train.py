@@ -122,7 +122,7 @@ def test_template_runs_into_a_run_folder(tmp_path, sim):
 
 
 def test_init_starts_from_trained_weights(sim, tmp_path):
-    "A run with `init` starts from another run's best weights (fine-tuning); a model that does not fit is refused."
+    "A run with `init` starts from another run's best weights (fine-tuning); a head of another shape starts fresh, another body is refused."
     from deeplense_nb.train import _setup, make_datasets
     a = TrainConfig(data=str(sim), out_dir=str(tmp_path / "a"), seed=1, **TINY); fit(a)
     best = load_checkpoint(tmp_path / "a" / "checkpoints" / "best.safetensors")[0]
@@ -133,8 +133,12 @@ def test_init_starts_from_trained_weights(sim, tmp_path):
     assert not all(torch.equal(best[k], v) for k, v in fresh.model.state_dict().items())
     fit(b)  # and it trains on from there
     assert json.loads((tmp_path / "b" / "config.json").read_text())["init"] == str(tmp_path / "a")
+    with pytest.warns(UserWarning, match="starts fresh"):  # another task: the body transfers, the head starts fresh
+        r = _setup(b.replace(task="binary", out_dir=str(tmp_path / "d")))
+    head = {k for k in best if k.startswith("fc.")}
+    assert head and all(torch.equal(best[k], v) for k, v in r.model.state_dict().items() if k not in head)
     with pytest.raises(ValueError, match="does not fit"):
-        _setup(b.replace(task="binary", out_dir=str(tmp_path / "d")))
+        _setup(b.replace(model="lens_cnn_tiny", out_dir=str(tmp_path / "e")))
 
 
 def test_sim_set_randomises_the_data_a_run_simulates(sim, tmp_path):
