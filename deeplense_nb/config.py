@@ -16,7 +16,8 @@ from .models import create as create_model
 
 # %% auto #0
 __all__ = ['DataConfig', 'OptimConfig', 'TrainConfig', 'setting_value', 'sim_overrides', 'named_paths', 'model_kwargs',
-           'sparsities', 'task_classes', 'build_model', 'make_datasets', 'eval_datasets', 'parameters_cell']
+           'sparsities', 'task_classes', 'num_outputs', 'build_model', 'make_datasets', 'eval_datasets',
+           'parameters_cell']
 
 # %% ../nbs/06b_config.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -80,7 +81,8 @@ class OptimConfig(DataConfig):
     warmup_epochs: int = 1        # linear warm-up before the cosine decay
     min_lr: float = 1e-6          # learning rate at the end of the cosine
     label_smoothing: float = 0.1  # classification only
-    regress_loss: str = "mse"     # regression only: 'mse' (trains towards the posterior mean) or 'l1' (the posterior median, which minimises the MAE)
+    regress_loss: str = "mse"     # regression only: 'mse' (trains towards the posterior mean), 'l1' (the posterior median, which minimises the MAE) or 'bins' (regression by classification: cross-entropy over mass bins, read out as the posterior median)
+    regress_bins: int = 40        # with regress_loss 'bins' only: equal bins of log10 m_a over the simulated prior U(-24, -22)
     clip_grad: float = 1.0        # max gradient norm; 0: off
     ema_decay: float = 0.0        # EMA of the weights (timm ModelEmaV3); 0: off, else the EMA is validated and saved
     amp: str = "auto"             # 'auto' (CUDA: bf16; CPU: a cached probe picks bf16 and/or channels_last where faster), 'probe', 'bf16' or 'none'
@@ -119,7 +121,8 @@ def _check_config(c):
     need(c.task in TASKS, f"task={c.task!r}: choose one of {TASKS}")
     need(c.amp in ("auto", "probe", "bf16", "none"), f"amp={c.amp!r}: choose 'auto', 'probe', 'bf16' or 'none'")
     need(c.log in ("none", "tensorboard", "wandb"), f"log={c.log!r}: choose 'none', 'tensorboard' or 'wandb'")
-    need(c.regress_loss in ("mse", "l1"), f"regress_loss={c.regress_loss!r}: choose 'mse' or 'l1'")
+    need(c.regress_loss in ("mse", "l1", "bins"), f"regress_loss={c.regress_loss!r}: choose 'mse', 'l1' or 'bins'")
+    need(c.regress_bins >= 2, f"regress_bins={c.regress_bins}: a binned posterior needs at least 2 bins")
     need(c.split in ("random", "column"), f"split={c.split!r}: choose 'random' or 'column'")
     need(0 < c.val_fraction < 1 and 0 <= c.test_fraction < 1 and c.val_fraction + c.test_fraction < 1,
          f"val_fraction={c.val_fraction}, test_fraction={c.test_fraction}: need 0 < val, 0 <= test, val + test < 1")
@@ -181,6 +184,10 @@ def sparsities(s: str) -> list:
 def task_classes(task: str, classes=CLASSES) -> tuple:
     "Class names of a task's outputs: the dataset classes, ('no_sub', 'sub'), or () for regression."
     return tuple(classes) if task == "classify" else BINARY_CLASSES if task == "binary" else ()
+
+def num_outputs(cfg: TrainConfig, classes=CLASSES) -> int:
+    "How many outputs the model of `cfg` has: one per class; a regressor 1, or `regress_bins` logits with `regress_loss='bins'`."
+    return len(task_classes(cfg.task, classes)) or (cfg.regress_bins if cfg.regress_loss == "bins" else 1)
 
 # %% ../nbs/06b_config.ipynb #557e3fe8
 def build_model(cfg: TrainConfig, num_classes: int,

@@ -13,13 +13,14 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve, confusion_matrix
 from tqdm.auto import tqdm
 from .core import CLASSES, device as default_device
-from .augment import tta_d4
+from .augment import d4, tta_d4
 from .data import loader
 
 # %% auto #0
-__all__ = ['REGRESS_CENTER', 'CI_METRICS', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics', 'predict_loader',
-           'plot_roc', 'plot_confusion', 'plot_regression', 'figure_title', 'bootstrap_ci', 'paired_bootstrap',
-           'evaluate', 'extra_metrics', 'plot_history', 'save_learning_curve']
+__all__ = ['REGRESS_CENTER', 'REGRESS_RANGE', 'CI_METRICS', 'HISTORY_METRIC', 'lens_metrics', 'confusion', 'regression_metrics',
+           'mass_bin', 'binned_median', 'regress_out', 'predict_loader', 'plot_roc', 'plot_confusion',
+           'plot_regression', 'figure_title', 'bootstrap_ci', 'paired_bootstrap', 'evaluate', 'extra_metrics',
+           'plot_history', 'save_learning_curve']
 
 # %% ../nbs/07_evaluate.ipynb #9bc53c90
 def _auc(y_true, score, what: str) -> float:
@@ -63,9 +64,39 @@ def regression_metrics(pred, true) -> dict:
     return dict(mae_dex=float(np.abs(e).mean()), rmse_dex=float(np.sqrt((e ** 2).mean())), bias_dex=float(e.mean()),
                 r2=float(1 - (e ** 2).sum() / ss) if ss > 0 else float("nan"))
 
-# %% ../nbs/07_evaluate.ipynb #36eb00a6
+# %% ../nbs/07_evaluate.ipynb #7bd422ca
 REGRESS_CENTER = -23.0  # log10(m_a / eV) at the centre of the simulated prior U(-24, -22)
+REGRESS_RANGE = (-24.0, -22.0)  # the simulated prior of log10(m_a / eV): what a binned regressor covers
 
+def mass_bin(y, # log10 masses (N,)
+             k: int, # number of equal bins of REGRESS_RANGE
+             lo: float = REGRESS_RANGE[0], hi: float = REGRESS_RANGE[1]) -> torch.Tensor:
+    "The bin index (N,) of each log mass; a mass outside [lo, hi] is an error, not a silent clamp."
+    y = torch.as_tensor(y, dtype=torch.float64)
+    if (bad := ~((y >= lo) & (y <= hi))).any():
+        raise ValueError(f"mass_bin: log10 m_a = {float(y[bad][0]):g} is outside the binned range [{lo:g}, {hi:g}] "
+                         "(the simulated prior); train data with another prior with regress_loss='l1'")
+    return ((y - lo) / (hi - lo) * k).floor().clamp(0, k - 1).long()
+
+def binned_median(probs, # (N, K) probabilities over K equal bins of [lo, hi]
+                  lo: float = REGRESS_RANGE[0], hi: float = REGRESS_RANGE[1]) -> torch.Tensor:
+    "The median (N,) of each row read as a density uniform inside each bin: the MAE-optimal point of a binned posterior."
+    p = torch.as_tensor(probs, dtype=torch.float64).clamp_min(0)
+    p = p / p.sum(-1, keepdim=True); c = p.cumsum(-1); k = p.shape[-1]
+    j = torch.searchsorted(c, torch.full_like(c[:, :1], 0.5)).clamp(max=k - 1)  # the bin where the CDF reaches 1/2
+    pj = p.gather(-1, j)
+    frac = ((0.5 - (c.gather(-1, j) - pj)) / pj.clamp_min(1e-300)).clamp(0, 1)
+    return (lo + (j + frac) * (hi - lo) / k).reshape(-1)
+
+def regress_out(model, x, # a regressor and a batch (B, C, H, W)
+                tta: bool = False) -> torch.Tensor: # average over the 8 D4 symmetries
+    "log10 masses (B,): one output is the offset from REGRESS_CENTER; K > 1 outputs are a binned posterior over REGRESS_RANGE, read as its median."
+    outs = [model(d4(x, k)) for k in range(8 if tta else 1)]
+    if outs[0].ndim == 2 and outs[0].shape[-1] > 1:
+        return binned_median(torch.stack([o.float().softmax(-1) for o in outs]).mean(0)).float()
+    return torch.stack(outs).mean(0).float().reshape(-1) + REGRESS_CENTER
+
+# %% ../nbs/07_evaluate.ipynb #36eb00a6
 @torch.no_grad()
 def predict_loader(model, # a model
                    loader, # a DataLoader of (x, y)
@@ -80,11 +111,10 @@ def predict_loader(model, # a model
     for x, y in tqdm(loader, desc="predict", disable=not progress, leave=False):
         x = x.to(dev)
         with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            cls = task != "regress"
-            o = tta_d4(model, x, probs=cls) if tta else (model(x).softmax(-1) if cls else model(x))
+            if task == "regress": o = regress_out(model, x, tta)
+            else: o = tta_d4(model, x, probs=True) if tta else model(x).softmax(-1)
         outs.append(o.float().cpu()); ys.append(y)
-    out, y = torch.cat(outs), torch.cat(ys)
-    return (out, y) if task != "regress" else (out.reshape(-1) + REGRESS_CENTER, y)
+    return torch.cat(outs), torch.cat(ys)
 
 # %% ../nbs/07_evaluate.ipynb #63ce2b67
 def _fig(ax):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from .core import provenance, save_json
 from .augment import Resize, build_transform
-from .config import TrainConfig, build_model, task_classes
+from .config import TrainConfig, build_model, num_outputs
 from .train import fit, _loss_fn
 from .amp import probe_amp
 from timm.optim import create_optimizer_v2
@@ -61,7 +61,7 @@ def learn_check(recipe, # a recipe name, YAML path, dict or TrainConfig
     "Train a recipe's model on a small fixed set until its training loss is below `target` (or `steps` run out)."
     cfg = recipe if isinstance(recipe, TrainConfig) else TrainConfig.from_dict(recipe if isinstance(recipe, dict) else load_recipe(recipe))
     x, y, size = _tensors(data, cfg); torch.manual_seed(seed)
-    model = build_model(cfg.replace(img_size=size), len(task_classes(cfg.task)) or 1)   # as train._setup: 1 = regression
+    model = build_model(cfg.replace(img_size=size), num_outputs(cfg))   # as train._setup
     opt = create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn, aug, warm = _loss_fn(cfg), build_transform(cfg.augment), max(1, steps // 10)
     gen, losses, t0 = torch.Generator().manual_seed(seed), [], time.time(); model.train()

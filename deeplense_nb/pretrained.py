@@ -140,9 +140,9 @@ def _rows(model, card, batch, tta, dev):
     from deeplense_nb.augment import tta_d4
     x = torch.stack([b[1] for b in batch]).to(dev)
     with torch.no_grad():
-        if card["task"] == "regress":
-            from deeplense_nb.evaluate import REGRESS_CENTER
-            lm = ((tta_d4(model, x) if tta else model(x)).reshape(-1) + REGRESS_CENTER).cpu().numpy().astype(np.float64)
+        if card["task"] == "regress":  # one output or a binned posterior (its median)
+            from deeplense_nb.evaluate import regress_out
+            lm = regress_out(model, x, tta).cpu().numpy().astype(np.float64)
             return [dict(k, log10_axion_mass=float(v), axion_mass=float(10 ** v)) if np.isfinite(v) and abs(v) < 300 else
                     dict(k, error="the model's output is not finite") for (k, _), v in zip(batch, lm)]
         pr = (tta_d4(model, x, probs=True) if tta else model(x).softmax(-1)).cpu().numpy()

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from .core import seed_everything, derive_seed, save_json, provenance, epoch_line, say, comma_list
 from .augment import Resize, build_transform
 from .data import loader, stored_side
-from .evaluate import REGRESS_CENTER, predict_loader, lens_metrics, regression_metrics, evaluate, extra_metrics, save_learning_curve
-from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, build_model, make_datasets, eval_datasets
+from .evaluate import REGRESS_CENTER, mass_bin, predict_loader, lens_metrics, regression_metrics, evaluate, extra_metrics, save_learning_curve
+from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, num_outputs, build_model, make_datasets, eval_datasets
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta, train_state, load_train_state
 from .distributed import dist_info, init_dist, barrier, sync_buffers, rank0_flag
 from .tracking import history_logger, optuna_trial, report_trial
@@ -32,10 +32,11 @@ from .amp import run_amp, mode_settings
 __all__ = ['SELECT', 'Run', 'fit']
 
 # %% ../nbs/06_train.ipynb #361f61ce
-def _regress_loss(cfg): return F.l1_loss if cfg.regress_loss == "l1" else F.mse_loss
+def _regress_loss(cfg): return F.mse_loss if cfg.regress_loss == "mse" else F.l1_loss  # of the point estimate ('bins': its median)
 
 def _loss_fn(cfg):
-    "The task's training loss: MSE (or L1, `regress_loss`) on the centred log mass for regression, label-smoothed cross-entropy otherwise."
+    "The task's training loss: MSE (or L1, `regress_loss`) on the centred log mass for regression, cross-entropy over mass bins for `regress_loss='bins'`, label-smoothed cross-entropy otherwise."
+    if cfg.task == "regress" and cfg.regress_loss == "bins": return lambda out, y: F.cross_entropy(out.float(), mass_bin(y, out.shape[-1]).to(out.device))
     if cfg.task == "regress": return lambda out, y: _regress_loss(cfg)(out.float().reshape(-1), y.float() - REGRESS_CENTER)
     return torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
@@ -54,7 +55,7 @@ class Run:
     data: dict                    # dict(train=, val=[, test=]) datasets of (image, target)
     classes: tuple                # class names of the outputs; () for regression
     data_size: int                # side in pixels of the stored images, before any resizing
-    num_classes: int              # model outputs (1: regression)
+    num_classes: int              # model outputs (regression: 1, or regress_bins with regress_loss='bins')
     model: torch.nn.Module        # the model being trained, unwrapped
     net: torch.nn.Module          # what a step calls: the model, or its DDP wrapper under torchrun
     opt: torch.optim.Optimizer    # timm AdamW
@@ -92,7 +93,7 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     classes = tuple(getattr(data["train"], "classes", None) or task_classes(cfg.task))
     data_size = stored_side(data["train"])
     if not cfg.img_size: cfg = cfg.replace(img_size=data_size)
-    num_classes, bs = len(classes) or 1, cfg.batch_size // world
+    num_classes, bs = num_outputs(cfg, classes), cfg.batch_size // world
     timm_init = bool(cfg.init) and model is None and is_timm_checkpoint(cfg.init)  # built with its weights: one model, not two
     net = (model if model is not None else build_model(cfg, num_classes, **(dict(pretrained_file=cfg.init) if timm_init else {}))).to(dev)
     if cfg.init and model is None and not timm_init: init_weights(net, cfg.init, cfg)  # a resumed run then overwrites them from `last`
