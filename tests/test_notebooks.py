@@ -25,3 +25,13 @@ def test_parameterised_notebook(nb, tmp_path):
     import papermill as pm
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=dict(out_dir=str(tmp_path / "out"), **TINY.get(nb.name, {})),
                         cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+
+
+def test_train_template_stopped_inside_the_first_epoch(tmp_path):
+    "max_steps that ends a run before its first epoch does: no history rows, but the notebook and its metrics still finish."
+    import json, papermill as pm
+    nb = NBS / "experiments" / "train.ipynb"
+    pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=dict(out_dir=str(tmp_path / "out"), **dict(TINY["train.ipynb"], batch_size=4), max_steps=1),
+                        cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["steps"] == 1 and "test_auc_macro" in m and not (tmp_path / "out" / "history.csv").exists()

@@ -173,3 +173,27 @@ def test_amp_probe_is_recorded_and_a_resumed_run_keeps_its_mode(sim, tmp_path, m
     monkeypatch.setattr(amp, "choose_amp", lambda *a, **k: dict(mode="fp32", reason="a new probe"))
     m2 = fit(TrainConfig(out_dir=str(tmp_path/"cl"), resume=True, **two))
     assert m2["amp_mode"] == "fp32+cl" and m2["amp_reason"].startswith("resumed") and m2["steps"] > m["steps"]
+
+
+def test_binned_regressor_learns_reloads_and_predicts(tmp_path):
+    "regress_loss='bins': a mass written into the image (the bright fraction of its columns) is learnt far below the prior's MAE (0.5 dex), the run reloads with its 20 logits, and predict reads the posterior median."
+    from deeplense_nb.evaluate import regress_out
+    from deeplense_nb.pretrained import predict
+    g = torch.Generator().manual_seed(0); n, s = 480, 16
+    y = -24 + 2 * torch.rand(n, generator=g)
+    x = torch.rand(n, 1, s, s, generator=g) * 0.2
+    x += (torch.arange(s) < ((y + 24) / 2 * s).round()[:, None]).float()[:, None, None, :]  # the first k columns bright
+    ds = torch.utils.data.TensorDataset(x, y)
+    data = dict(train=torch.utils.data.Subset(ds, range(384)), val=torch.utils.data.Subset(ds, range(384, 432)),
+                test=torch.utils.data.Subset(ds, range(432, n)))
+    cfg = TrainConfig(task="regress", regress_loss="bins", regress_bins=20, lr=3e-3, augment="none", weight_decay=0.0,
+                      out_dir=str(tmp_path), **dict(TINY, batch_size=32, epochs=6))
+    m = fit(cfg, data)
+    assert m["test_mae_dex"] < 0.25, m["test_mae_dex"]                  # the prior's median guess: 0.5
+    model, cfg2 = load_model(tmp_path)
+    assert cfg2.regress_loss == "bins" and model(x[:2]).shape == (2, 20)
+    with torch.no_grad(): lm = regress_out(model.eval(), x[432:])
+    assert ((lm >= -24) & (lm <= -22)).all() and float((lm - y[432:]).abs().mean()) == pytest.approx(m["test_mae_dex"], abs=1e-4)
+    np.save(tmp_path / "img.npy", x[440, 0].numpy())
+    row = predict(tmp_path / "img.npy", model=tmp_path, progress=False).iloc[0]
+    assert -24 <= row.log10_axion_mass <= -22 and row.axion_mass == pytest.approx(10 ** row.log10_axion_mass)
