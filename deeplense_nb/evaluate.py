@@ -64,7 +64,7 @@ def regression_metrics(pred, true) -> dict:
     return dict(mae_dex=float(np.abs(e).mean()), rmse_dex=float(np.sqrt((e ** 2).mean())), bias_dex=float(e.mean()),
                 r2=float(1 - (e ** 2).sum() / ss) if ss > 0 else float("nan"))
 
-# %% ../nbs/07_evaluate.ipynb #7bd422ca
+# %% ../nbs/07_evaluate.ipynb #1be969c5
 REGRESS_CENTER = -23.0  # log10(m_a / eV) at the centre of the simulated prior U(-24, -22)
 REGRESS_RANGE = (-24.0, -22.0)  # the simulated prior of log10(m_a / eV): what a binned regressor covers
 
