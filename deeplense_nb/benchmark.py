@@ -281,7 +281,8 @@ def _bench_steps(r, kind: str, steps: int, warmup: int) -> dict:
     x0, _ = r.data["train"][0]
     shape = (r.bs, *x0.shape)
     x = torch.rand(shape, device=r.dev)
-    y = torch.randint(0, max(r.num_classes, 2), (r.bs,), device=r.dev) if r.num_classes > 1 else torch.rand(r.bs, device=r.dev)
+    y = (torch.rand(r.bs, device=r.dev) * 2 - 24 if r.cfg.task == "regress" else   # log10 masses of the prior (a binned head needs them)
+         torch.randint(0, max(r.num_classes, 2), (r.bs,), device=r.dev))
     rand = (x, y)
     it = iter(_epoch_loader(r, 0)[1]) if kind == "pipeline" else None
     r.net.train()

@@ -88,6 +88,14 @@ def test_bench_train_step_reports_a_ratio():
     assert b.kind[3].removeprefix("bare ") in MODES and b.amp_reason[3].startswith("probed")  # fp32 beside the probed mode
 
 
+def test_bench_train_step_times_a_binned_regressor(tmp_path):
+    "The bare steps feed log masses from the prior, which a binned head's loss needs (class indices would be outside its range)."
+    d = simulate_dataset("model_ii", n_per_class=16, seed=0, out=tmp_path / "ax", classes=("axion",), progress=False)
+    b = bench_train_step(TrainConfig(model="test_resnet", task="regress", regress_loss="bins", regress_bins=8, batch_size=8, progress=False),
+                         steps=1, warmup=1, data=d, amp=False)
+    assert list(b.kind) == ["pipeline", "bare"] and (b.images_per_s > 0).all()
+
+
 def test_template_parameters_are_trainconfig():
     "The template's parameters cell is TrainConfig's fields with their defaults and comments: one source of run defaults."
     from deeplense_nb.config import parameters_cell
