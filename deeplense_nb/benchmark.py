@@ -15,6 +15,7 @@ from .models import create, list_lens_models
 from .models.measure import count_params, flops_per_image
 from .config import TrainConfig
 from .train import _setup, _epoch_loader, _train_step
+from .evaluate import REGRESS_RANGE
 
 # %% auto #0
 __all__ = ['COLUMNS', 'matmul_peak', 'rss_bytes', 'PeakMemory', 'time_steps', 'bench_model', 'plot_benchmarks', 'bench_models',
@@ -281,7 +282,8 @@ def _bench_steps(r, kind: str, steps: int, warmup: int) -> dict:
     x0, _ = r.data["train"][0]
     shape = (r.bs, *x0.shape)
     x = torch.rand(shape, device=r.dev)
-    y = (torch.rand(r.bs, device=r.dev) * 2 - 24 if r.cfg.task == "regress" else   # log10 masses of the prior (a binned head needs them)
+    lo, hi = REGRESS_RANGE  # a regressor gets log10 masses of the prior (a binned head needs them)
+    y = (lo + (hi - lo) * torch.rand(r.bs, device=r.dev) if r.cfg.task == "regress" else
          torch.randint(0, max(r.num_classes, 2), (r.bs,), device=r.dev))
     rand = (x, y)
     it = iter(_epoch_loader(r, 0)[1]) if kind == "pipeline" else None

@@ -185,9 +185,10 @@ def task_classes(task: str, classes=CLASSES) -> tuple:
     "Class names of a task's outputs: the dataset classes, ('no_sub', 'sub'), or () for regression."
     return tuple(classes) if task == "classify" else BINARY_CLASSES if task == "binary" else ()
 
-def num_outputs(cfg: TrainConfig, classes=CLASSES) -> int:
-    "How many outputs the model of `cfg` has: one per class; a regressor 1, or `regress_bins` logits with `regress_loss='bins'`."
-    return len(task_classes(cfg.task, classes)) or (cfg.regress_bins if cfg.regress_loss == "bins" else 1)
+def num_outputs(cfg: TrainConfig, classes=None) -> int:
+    "How many outputs the model of `cfg` has: one per class (`classes`, default `task_classes`); a regressor 1, or `regress_bins` logits with `regress_loss='bins'`."
+    classes = task_classes(cfg.task) if classes is None else classes
+    return len(classes) or (cfg.regress_bins if cfg.regress_loss == "bins" else 1)
 
 # %% ../nbs/06b_config.ipynb #557e3fe8
 def build_model(cfg: TrainConfig, num_classes: int,

@@ -72,7 +72,7 @@ def mass_bin(y, # log10 masses (N,)
              k: int, # number of equal bins of REGRESS_RANGE
              lo: float = REGRESS_RANGE[0], hi: float = REGRESS_RANGE[1]) -> torch.Tensor:
     "The bin index (N,) of each log mass; a mass outside [lo, hi] is an error, not a silent clamp."
-    y = torch.as_tensor(y, dtype=torch.float64)
+    y = torch.as_tensor(y).detach().cpu().double()  # on the CPU: MPS has no float64
     if (bad := ~((y >= lo) & (y <= hi))).any():
         raise ValueError(f"mass_bin: log10 m_a = {float(y[bad][0]):g} is outside the binned range [{lo:g}, {hi:g}] "
                          "(the simulated prior); train data with another prior with regress_loss='l1'")
@@ -81,7 +81,7 @@ def mass_bin(y, # log10 masses (N,)
 def binned_median(probs, # (N, K) probabilities over K equal bins of [lo, hi]
                   lo: float = REGRESS_RANGE[0], hi: float = REGRESS_RANGE[1]) -> torch.Tensor:
     "The median (N,) of each row read as a density uniform inside each bin: the MAE-optimal point of a binned posterior."
-    p = torch.as_tensor(probs, dtype=torch.float64).clamp_min(0)
+    p = torch.as_tensor(probs).detach().cpu().double().clamp_min(0)  # on the CPU: MPS has no float64
     p = p / p.sum(-1, keepdim=True); c = p.cumsum(-1); k = p.shape[-1]
     j = torch.searchsorted(c, torch.full_like(c[:, :1], 0.5)).clamp(max=k - 1)  # the bin where the CDF reaches 1/2
     pj = p.gather(-1, j)
