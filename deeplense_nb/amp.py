@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import build_model
+from .data import main_target
 from .checkpoint import checkpoint_meta
 
 # %% auto #0
@@ -148,7 +149,7 @@ def run_amp(cfg, # the run's TrainConfig
     def batch():  # the first training batch of the run, read without touching its random numbers
         with torch.random.fork_rng():
             xs, ys = zip(*(data["train"][i] for i in range(min(bs, len(data["train"])))))
-        return torch.stack(xs).to(dev), torch.as_tensor(np.asarray(ys)).to(dev)
+        return torch.stack(xs).to(dev), main_target(torch.as_tensor(np.asarray(ys))).to(dev)  # the probe times the main loss
     make = lambda: build_model(cfg, num_classes).to(dev)
     return choose_amp(cfg, dev, world, steps, probe=lambda x, y: probe_amp(make, loss_fn, x, y), batch=batch)
 

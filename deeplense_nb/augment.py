@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from einops import rearrange
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'REMOVED', 'd4', 'd4_inverse', 'random_d4', 'rotate', 'random_rotate', 'gaussian_kernel', 'psf_blur',
-           'gaussian_noise', 'poisson_noise', 'random_shift', 'random_resized_crop', 'Augment', 'build_transform',
-           'Resize', 'tta_d4']
+__all__ = ['AUGMENTATIONS', 'REMOVED', 'd4', 'd4_inverse', 'random_d4', 'd4_orientation', 'rotate', 'random_rotate',
+           'gaussian_kernel', 'psf_blur', 'gaussian_noise', 'poisson_noise', 'random_shift', 'random_resized_crop',
+           'Augment', 'build_transform', 'Resize', 'tta_d4']
 
 # %% ../nbs/03_augment.ipynb #cd66d48d
 def d4(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -26,15 +26,28 @@ def d4_inverse(k: int) -> int:
     return k if k >= 4 else (4 - k) % 4
 
 # %% ../nbs/03_augment.ipynb #fd9fe9e5
-def random_d4(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_d4(x: torch.Tensor, generator: torch.Generator | None = None,
+              return_k: bool = False): # also return the element (B,) each image got
     "A random D4 element per image of a batch `(B,C,H,W)` (or one for a single image)."
-    if x.ndim == 3: return random_d4(x[None], generator)[0]
+    if x.ndim == 3:
+        out, ks = random_d4(x[None], generator, True)
+        return (out[0], ks[0]) if return_k else out[0]
     ks = torch.randint(0, 8, (len(x),), generator=generator).to(x.device)
     out = torch.empty_like(x)
     for k in range(8):  # one call per group element, not per image
         i = (ks == k).nonzero().flatten()
         if len(i): out[i] = d4(x[i], k)
-    return out
+    return (out, ks) if return_k else out
+
+# %% ../nbs/03_augment.ipynb #3003c66c
+def d4_orientation(o: torch.Tensor, # (B, 2) doubled-angle vectors (cos 2θ, sin 2θ) of lines through the centre
+                   k) -> torch.Tensor: # the D4 element of each image (B,) or one for all
+    "The orientations `o` of lines in images turned by `d4(., k)`: a flip negates sin 2θ, a quarter turn negates both."
+    k = torch.as_tensor(k, device=o.device).expand(len(o))
+    c, s = o.unbind(-1)
+    s = torch.where(k >= 4, -s, s)
+    sign = torch.where(k % 2 == 1, -1.0, 1.0).to(o)
+    return torch.stack([c * sign, s * sign], -1)
 
 # %% ../nbs/03_augment.ipynb #3fcd6f6f
 def rotate(x: torch.Tensor, degrees, mode: str = "bilinear") -> torch.Tensor:
@@ -109,11 +122,19 @@ REMOVED = {"crop": "crop (a resized crop) zooms the image, so the Einstein radiu
 
 # %% ../nbs/03_augment.ipynb #645d2936
 class Augment:
-    "A chain of named augmentations, called as `t(x, generator)`; `str(t)` gives back the spec."
+    "A chain of named augmentations, called as `t(x, generator)`; `t(x, generator, orientation)` also turns each image's line orientation (B, 2) with it and returns both."
     def __init__(self, steps: list): self.steps = steps  # list of (name, value)
-    def __call__(self, x, generator=None):
-        for name, v in self.steps: x = AUGMENTATIONS[name][0](x, generator, v)
-        return x
+    def __call__(self, x, generator=None, orientation=None):
+        for name, v in self.steps:
+            if orientation is not None and name == "d4":
+                x, k = random_d4(x, generator, return_k=True)  # the same draw as without an orientation
+                orientation = d4_orientation(orientation, k)
+                continue
+            if orientation is not None and name == "rot":
+                raise ValueError("augment 'rot' with an orientation target: an arbitrary rotation's sign depends on the frame's "
+                                 "handedness; use d4 (and shift, noise, blur), which move an orientation the same way in any frame")
+            x = AUGMENTATIONS[name][0](x, generator, v)
+        return x if orientation is None else (x, orientation)
     def __repr__(self): return "+".join(n if v is None else f"{n}{v:g}" for n, v in self.steps) or "none"
 
 def build_transform(spec: str | None) -> Augment:

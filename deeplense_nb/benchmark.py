@@ -256,7 +256,7 @@ def bench_train_step(cfg: TrainConfig | None = None, # config to benchmark (mode
             x = np.random.default_rng(0).random((n, 1, s, s), dtype=np.float32)
             labels = standard_labels(pd.DataFrame(dict(label=[CLASSES[i % 3] for i in range(n)])))
             data = write_dataset(Path(d)/"ds", x, labels, dict(classes=CLASSES))
-        ds = LensDataset(data, normalize=cfg.normalize, task=cfg.task)
+        ds = LensDataset(data, normalize=cfg.normalize, task=cfg.task, aux=cfg.aux_target)
         setup = lambda **kw: _setup(cfg.replace(out_dir=str(Path(d)/"run"), resume=False, epochs=1, **kw), dict(train=ds, val=ds))
         r = setup()
         rows = [_bench_steps(r, "pipeline", steps, warmup), _bench_steps(r, "bare", steps, warmup)]
@@ -285,6 +285,7 @@ def _bench_steps(r, kind: str, steps: int, warmup: int) -> dict:
     lo, hi = REGRESS_RANGE  # a regressor gets log10 masses of the prior (a binned head needs them)
     y = (lo + (hi - lo) * torch.rand(r.bs, device=r.dev) if r.cfg.task == "regress" else
          torch.randint(0, max(r.num_classes, 2), (r.bs,), device=r.dev))
+    if r.cfg.aux_target: y = torch.cat([y[:, None], F.normalize(torch.randn(r.bs, 2, device=r.dev), dim=-1)], 1)  # and an orientation
     rand = (x, y)
     it = iter(_epoch_loader(r, 0)[1]) if kind == "pipeline" else None
     r.net.train()

@@ -152,11 +152,12 @@ def init_weights(model: torch.nn.Module, # the model to load the weights into
     other = [k for k, v in t.items() if k in own and v.shape != own[k].shape]
     reset = [k for k in other if k in head]
     bad = [f"{k} {tuple(t[k].shape)} vs {tuple(own[k].shape)}" for k in other if k not in head]
-    bad += [f"{k} missing" for k in own if k not in t] + [f"{k} unexpected" for k in t if k not in own]
+    aux = lambda k: k.startswith("aux_head.")  # an auxiliary head (TrainConfig.aux_target) only trains: one is added fresh or left behind
+    bad += [f"{k} missing" for k in own if k not in t and not aux(k)] + [f"{k} unexpected" for k in t if k not in own and not aux(k)]
     if bad: raise ValueError(f"init={str(source)!r} ({meta.get('model', '?')}, img_size {meta.get('img_size', '?')}) does not fit this model: "
                              + "; ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
                              + ". Use the same model, model_args and img_size (only the classifier head may differ).")
     if reset: warnings.warn(f"init={str(source)!r}: its classifier head ({', '.join(f'{k} {tuple(t[k].shape)}' for k in reset)}) does not fit "
                             f"this model's ({', '.join(str(tuple(own[k].shape)) for k in reset)}): that head starts fresh, everything else is loaded")
-    model.load_state_dict({k: own[k] if k in reset else v for k, v in t.items()})
+    model.load_state_dict({k: own[k] if k in reset else v for k, v in t.items() if k in own} | {k: v for k, v in own.items() if k not in t})
     return meta | (dict(head_reset=reset) if reset else {})

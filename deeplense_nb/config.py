@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch
 from .core import CLASSES, BINARY_CLASSES, check_keys, comma_list
-from .data import TASKS
+from .data import TASKS, AUX_TARGETS
 from .augment import Resize, build_transform
 from .distributed import barrier
 from .models import create as create_model
 
 # %% auto #0
-__all__ = ['DataConfig', 'OptimConfig', 'TrainConfig', 'setting_value', 'sim_overrides', 'named_paths', 'model_kwargs',
-           'sparsities', 'task_classes', 'num_outputs', 'build_model', 'make_datasets', 'eval_datasets',
-           'parameters_cell']
+__all__ = ['AUX_OUTPUTS', 'DataConfig', 'OptimConfig', 'TrainConfig', 'setting_value', 'sim_overrides', 'named_paths',
+           'model_kwargs', 'sparsities', 'task_classes', 'num_outputs', 'build_model', 'add_aux_head', 'AuxForward',
+           'make_datasets', 'eval_datasets', 'parameters_cell']
 
 # %% ../nbs/06b_config.ipynb #dac99e37
 def _coerce(name, cls, default, v):
@@ -83,6 +83,8 @@ class OptimConfig(DataConfig):
     label_smoothing: float = 0.1  # classification only
     regress_loss: str = "mse"     # regression only: 'mse' (trains towards the posterior mean), 'l1' (the posterior median, which minimises the MAE) or 'bins' (regression by classification: cross-entropy over mass bins, read out as the posterior median)
     regress_bins: int = 40        # with regress_loss 'bins' only: equal bins of log10 m_a over the simulated prior U(-24, -22)
+    aux_target: str = ""          # regression only: 'vortex_angle' trains a second head beside the mass to read the axion vortex's orientation (cos 2θ, sin 2θ, turned with the D4 augmentation) from labels.csv; '': none
+    aux_weight: float = 0.5       # with aux_target only: the weight of its MSE in the training loss
     clip_grad: float = 1.0        # max gradient norm; 0: off
     ema_decay: float = 0.0        # EMA of the weights (timm ModelEmaV3); 0: off, else the EMA is validated and saved
     amp: str = "auto"             # 'auto' (CUDA: bf16; CPU: a cached probe picks bf16 and/or channels_last where faster), 'probe', 'bf16' or 'none'
@@ -123,6 +125,12 @@ def _check_config(c):
     need(c.log in ("none", "tensorboard", "wandb"), f"log={c.log!r}: choose 'none', 'tensorboard' or 'wandb'")
     need(c.regress_loss in ("mse", "l1", "bins"), f"regress_loss={c.regress_loss!r}: choose 'mse', 'l1' or 'bins'")
     need(c.regress_bins >= 2, f"regress_bins={c.regress_bins}: a binned posterior needs at least 2 bins")
+    need(c.aux_target in AUX_TARGETS, f"aux_target={c.aux_target!r}: choose one of {AUX_TARGETS}")
+    need(not c.aux_target or c.task == "regress", f"aux_target={c.aux_target!r} is an auxiliary target of task='regress', not of task={c.task!r}")
+    need(c.aux_weight > 0, f"aux_weight={c.aux_weight}: must be > 0")
+    need(not (c.aux_target and "rot" in [n for n, _ in build_transform(c.augment).steps]),
+         f"augment={c.augment!r} with aux_target={c.aux_target!r}: 'rot' would turn the orientation by an angle whose sign "
+         "depends on the frame; use d4 (with shift, noise or blur)")
     need(c.split in ("random", "column"), f"split={c.split!r}: choose 'random' or 'column'")
     need(0 < c.val_fraction < 1 and 0 <= c.test_fraction < 1 and c.val_fraction + c.test_fraction < 1,
          f"val_fraction={c.val_fraction}, test_fraction={c.test_fraction}: need 0 < val, 0 <= test, val + test < 1")
@@ -199,7 +207,26 @@ def build_model(cfg: TrainConfig, num_classes: int,
     if pretrained_file is not None: kw["pretrained_file"] = pretrained_file
     if cfg.drop_rate: kw["drop_rate"] = cfg.drop_rate
     kw |= model_kwargs(cfg.model_args)
-    return create_model(cfg.model, **kw)
+    model = create_model(cfg.model, **kw)
+    return add_aux_head(model, cfg.aux_target) if cfg.aux_target else model
+
+AUX_OUTPUTS = dict(vortex_angle=2)  # outputs of each auxiliary head: (cos 2θ, sin 2θ)
+
+def add_aux_head(model: torch.nn.Module, aux: str) -> torch.nn.Module:
+    "Give a timm-style `model` an `aux_head` (a Linear on its pooled features) for the auxiliary target `aux`; its forward stays as it was."
+    if not (hasattr(model, "forward_features") and hasattr(model, "forward_head") and hasattr(model, "get_classifier")
+            and getattr(model, "num_features", 0)):
+        raise ValueError(f"aux_target={aux!r} needs a timm-style model (forward_features, forward_head(pre_logits=True), "
+                         f"get_classifier, num_features); {type(model).__name__} lacks one")
+    model.aux_head = torch.nn.Linear(model.num_features, AUX_OUTPUTS[aux])
+    return model
+
+class AuxForward(torch.nn.Module):
+    "Training view of a model with an `aux_head`: one pass through the backbone gives (its outputs, the auxiliary head's)."
+    def __init__(self, model): super().__init__(); self.model = model
+    def forward(self, x):
+        f = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return self.model.get_classifier()(f), self.model.aux_head(f)
 
 # %% ../nbs/06b_config.ipynb #cf0d0002
 def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
@@ -215,8 +242,8 @@ def make_datasets(cfg: TrainConfig, rank: int = 0) -> dict:
         split_indices(data, seed=cfg.seed, fractions=(1 - cfg.val_fraction - t, cfg.val_fraction, t))
     side = data.images.shape[-1]
     tf = Resize.to(cfg.img_size, side)
-    mk = lambda d, i: LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task)
-    ds = dict(train=mk(data, idx["train"]), val=mk(data, idx["val"]))
+    mk = lambda d, i, aux="": LensDataset(d, i, transform=tf, normalize=cfg.normalize, task=cfg.task, aux=aux)
+    ds = dict(train=mk(data, idx["train"], cfg.aux_target), val=mk(data, idx["val"]))  # the auxiliary target only trains
     if cfg.test_data:
         test = open_dataset(cfg.test_data)
         if test.images.shape[-1] != side: raise ValueError(f"test_data {cfg.test_data} has {test.images.shape[-1]} px images, data {side} px")

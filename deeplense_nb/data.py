@@ -14,10 +14,10 @@ from .core import CLASSES, BINARY_CLASSES, LIMITS, warn_if_busy, derive_seed, lo
 from .simulate import get_config, simulate_batch
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'open_images', 'DatasetWriter', 'write_dataset',
-           'check_output_folder', 'standard_labels', 'ConcatImages', 'LensData', 'open_dataset', 'simulate_dataset',
-           'normalize_image', 'task_targets', 'LensBatch', 'collate', 'loader', 'LensDataset', 'stored_side',
-           'split_indices', 'bench_read']
+__all__ = ['FORMAT_VERSION', 'LABEL_COLUMNS', 'NORMALIZE_MODES', 'TASKS', 'AUX_TARGETS', 'open_images', 'DatasetWriter',
+           'write_dataset', 'check_output_folder', 'standard_labels', 'ConcatImages', 'LensData', 'open_dataset',
+           'simulate_dataset', 'normalize_image', 'task_targets', 'main_target', 'LensBatch', 'collate', 'loader',
+           'LensDataset', 'stored_side', 'split_indices', 'bench_read']
 
 # %% ../nbs/02_data.ipynb #475b2a1c
 FORMAT_VERSION = 1
@@ -291,18 +291,31 @@ def normalize_image(x, # tensor or array (..., C, H, W)
 
 # %% ../nbs/02_data.ipynb #1e6b4bf3
 TASKS = ("classify", "binary", "regress")
+AUX_TARGETS = ("", "vortex_angle")  # auxiliary regression targets: the axion vortex's orientation, read as (cos 2θ, sin 2θ)
 
 def task_targets(labels: pd.DataFrame, # label table
                  idx, # rows
-                 task: str) -> tuple: # one of TASKS
+                 task: str, # one of TASKS
+                 aux: str = "") -> tuple: # 'regress' only: an AUX_TARGETS column riding along as columns 1-2 of (N, 3) targets
     "(rows, targets) for `task`; 'regress' keeps only the rows with a finite log10 axion mass."
     if task not in TASKS: raise ValueError(f"task={task!r}: choose one of {TASKS}")
+    if aux not in AUX_TARGETS: raise ValueError(f"aux={aux!r}: choose one of {AUX_TARGETS}")
+    if aux and task != "regress": raise ValueError(f"aux={aux!r} is an auxiliary target of task='regress', not of task={task!r}")
     lab = labels.iloc[idx]
     if task == "binary": return idx, torch.tensor((lab["label"] != "no_sub").to_numpy(np.int64))
     if task == "classify": return idx, torch.tensor(lab["label_id"].to_numpy(np.int64))
     keep = np.isfinite(lab["log10_axion_mass"].to_numpy(float))
     if not keep.any(): raise ValueError(f"task='regress' needs rows with a finite axion mass; none among the {len(idx)} selected rows")
-    return idx[keep], torch.tensor(lab["log10_axion_mass"].to_numpy(np.float32)[keep])
+    y = lab["log10_axion_mass"].to_numpy(np.float32)[keep]
+    if not aux: return idx[keep], torch.tensor(y)
+    if aux not in lab: raise ValueError(f"aux={aux!r}: the label table has no {aux!r} column (the simulator writes it; imported data may lack it)")
+    a = lab[aux].to_numpy(float)[keep]
+    if (bad := int((~np.isfinite(a)).sum())): raise ValueError(f"aux={aux!r}: {bad} of the {len(a)} axion rows have no finite {aux}")
+    return idx[keep], torch.tensor(np.stack([y, np.cos(2 * a), np.sin(2 * a)], 1), dtype=torch.float32)
+
+def main_target(y: torch.Tensor) -> torch.Tensor:
+    "The task's own targets of a batch: the log masses (column 0) when an auxiliary target rides along."
+    return y[:, 0] if y.ndim == 2 else y
 
 # %% ../nbs/02_data.ipynb #f5fb26e2
 class LensBatch(collections.abc.Sequence):
@@ -326,12 +339,13 @@ def loader(dataset, **kw) -> torch.utils.data.DataLoader:
 class LensDataset(torch.utils.data.Dataset):
     "Images (1,H,W) float32 and targets for `task` from a dataset folder, normalised per image."
     def __init__(self, data, indices=None, # LensData or a path; rows to use (default: all)
-                 transform=None, normalize: str = "minmax", task: str = "classify"): # callable on the tensor
+                 transform=None, normalize: str = "minmax", task: str = "classify", # callable on the tensor
+                 aux: str = ""): # an auxiliary target for 'regress' (task_targets): targets (N, 3)
         self.data = data if isinstance(data, LensData) else open_dataset(data)
         if normalize not in NORMALIZE_MODES: raise ValueError(f"normalize={normalize!r}: choose one of {NORMALIZE_MODES}")
-        self.transform, self.normalize, self.task = transform, normalize, task
+        self.transform, self.normalize, self.task, self.aux = transform, normalize, task, aux
         idx = np.arange(len(self.data)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-        self.indices, self.targets = task_targets(self.data.labels, idx, task)
+        self.indices, self.targets = task_targets(self.data.labels, idx, task, aux)
 
     @property
     def classes(self): return BINARY_CLASSES if self.task == "binary" else self.data.classes if self.task == "classify" else ()

@@ -19,9 +19,9 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from .core import seed_everything, derive_seed, save_json, provenance, epoch_line, say, comma_list
 from .augment import Resize, build_transform
-from .data import loader, stored_side
+from .data import loader, stored_side, main_target
 from .evaluate import REGRESS_CENTER, mass_bin, predict_loader, lens_metrics, regression_metrics, evaluate, extra_metrics, save_learning_curve
-from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, num_outputs, build_model, make_datasets, eval_datasets
+from .config import TASKS, DataConfig, OptimConfig, TrainConfig, named_paths, model_kwargs, sparsities, task_classes, num_outputs, build_model, make_datasets, eval_datasets, AuxForward
 from .checkpoint import save_checkpoint, load_checkpoint, load_model, init_weights, is_timm_checkpoint, run_meta, checkpoint_meta, train_state, load_train_state
 from .distributed import dist_info, init_dist, barrier, sync_buffers, rank0_flag
 from .tracking import history_logger, optuna_trial, report_trial
@@ -57,7 +57,7 @@ class Run:
     data_size: int                # side in pixels of the stored images, before any resizing
     num_classes: int              # model outputs (regression: 1, or regress_bins with regress_loss='bins')
     model: torch.nn.Module        # the model being trained, unwrapped
-    net: torch.nn.Module          # what a step calls: the model, or its DDP wrapper under torchrun
+    net: torch.nn.Module          # what a step calls: the model (with aux_target its AuxForward), or its DDP wrapper under torchrun
     opt: torch.optim.Optimizer    # timm AdamW
     sched: Any                    # timm warm-up + cosine schedule, updated every optimizer step
     ema: ModelEmaV3 | None        # EMA of the weights; None when ema_decay is 0
@@ -106,7 +106,8 @@ def _setup(cfg: TrainConfig, datasets=None, model=None) -> Run:
     sched, _ = create_scheduler_v2(opt, "cosine", num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, min_lr=cfg.min_lr,
                                    warmup_lr=cfg.lr * 0.01, step_on_epochs=False, updates_per_epoch=spe)
     ema = ModelEmaV3(net, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
-    ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev] if dev.type == "cuda" else None) if world > 1 else net
+    fwd = AuxForward(net) if cfg.aux_target else net  # an auxiliary head trains through the same pass (and DDP) as the model
+    ddp = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[dev] if dev.type == "cuda" else None) if world > 1 else fwd
     r = Run(cfg=cfg, out=Path(cfg.out_dir), rank=rank, world=world, dev=dev, own_pg=own_pg, bs=bs, data=data, classes=classes,
             data_size=data_size, num_classes=num_classes, model=net, net=ddp, opt=opt, sched=sched, ema=ema, sampler=sampler, spe=spe,
             loss_fn=_loss_fn(cfg), amp=amp, augment=build_transform(cfg.augment))
@@ -145,10 +146,17 @@ def _load_last(r: Run, path):
 def _train_step(r: Run, x, y, gen=None, augment: bool = True):
     "One optimizer step on a batch: augment, forward (autocast), backward, clip, AdamW, LR schedule, EMA."
     x, y = x.to(r.dev, non_blocking=True), y.to(r.dev, non_blocking=True)
-    if augment: x = r.augment(x, gen)
+    aux = bool(r.cfg.aux_target)  # targets (B, 3): the log mass, then the orientation the augmentation turns
+    if aux and (y.ndim != 2 or y.shape[1] != 3):
+        raise ValueError(f"aux_target={r.cfg.aux_target!r} trains on targets (B, 3) of log mass, cos 2θ, sin 2θ "
+                         f"(LensDataset(aux=...)); this batch has {tuple(y.shape)}")
+    if aux: y, o = y[:, 0], y[:, 1:]
+    if augment and aux: x, o = r.augment(x, gen, o)
+    elif augment: x = r.augment(x, gen)
     if r.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(r.dev.type, dtype=r.amp_dtype, enabled=r.amp_dtype is not None):
-        loss = r.loss_fn(r.net(x), y)
+        out = r.net(x)
+        loss = r.loss_fn(out[0], y) + r.cfg.aux_weight * F.mse_loss(out[1].float(), o.float()) if aux else r.loss_fn(out, y)
     if not torch.isfinite(loss): raise FloatingPointError(f"training loss is {loss.item()} at step {r.step}; lower lr or check the data")
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -259,7 +267,7 @@ def _finetune(r: Run, pruned, s: float):
     g = torch.Generator().manual_seed(derive_seed(r.cfg.seed, "prune_finetune", s))
     idx = torch.randint(len(r.data["train"]), (r.cfg.prune_finetune_steps, r.bs), generator=g).tolist()
     dl = loader(r.data["train"], batch_sampler=idx)
-    finetune_pruned(pruned, ((r.augment(x, g), y) for x, y in dl), r.loss_fn, lr=r.cfg.lr / 10, device=r.dev)
+    finetune_pruned(pruned, ((r.augment(x, g), main_target(y)) for x, y in dl), r.loss_fn, lr=r.cfg.lr / 10, device=r.dev)
     if r.cfg.bn_recal: _recalibrate(r, pruned)
 
 def _finish(r: Run) -> dict:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 from conftest import ROOT
 from deeplense_nb.config import TrainConfig
@@ -205,3 +206,66 @@ def test_binned_regressor_learns_reloads_and_predicts(tmp_path):
     np.save(tmp_path / "img.npy", x[440, 0].numpy())
     row = predict(tmp_path / "img.npy", model=tmp_path, progress=False).iloc[0]
     assert -24 <= row.log10_axion_mass <= -22 and row.axion_mass == pytest.approx(10 ** row.log10_axion_mass)
+
+
+def _line_images(n, s, g):
+    "Images of a bright segment through the centre at a random angle θ, its length rising with a log mass in U(-24, -22)."
+    y, th = -24 + 2 * torch.rand(n, generator=g), torch.pi * torch.rand(n, generator=g)
+    c = torch.arange(s) - (s - 1) / 2
+    yy, xx = torch.meshgrid(c, c, indexing="ij")   # x along columns, y along rows, as simulate.pixel_grid
+    along = xx * th.cos()[:, None, None] + yy * th.sin()[:, None, None]
+    across = -xx * th.sin()[:, None, None] + yy * th.cos()[:, None, None]
+    half = s / 8 + (y + 24)[:, None, None] * s / 8
+    x = ((-across ** 2).exp() * (along.abs() < half)).float()[:, None] + 0.05 * torch.rand(n, 1, s, s, generator=g)
+    return x, y, torch.stack([torch.cos(2 * th), torch.sin(2 * th)], -1)
+
+
+def test_vortex_angle_label_is_the_image_frame_angle():
+    "The simulator draws the vortex's points at angle vortex_angle in the frame of pixel_grid (x along columns, y along rows), so the label's (cos 2θ, sin 2θ) is the orientation the pixels show, which d4_orientation turns as d4 turns the pixels (nbs/03_augment)."
+    from deeplense_nb.simulate import get_config, sample_params, pixel_grid
+    cfg = get_config("model_i")
+    params, table, _ = sample_params(cfg, ["axion"] * 8, 0)
+    px, py = pixel_grid(cfg)
+    col = (params["sub_x"] - px[0, 0]) / (px[0, 1] - px[0, 0])  # each vortex point in (fractional) pixels, by the grid's own steps
+    row = (params["sub_y"] - py[0, 0]) / (py[1, 0] - py[0, 0])
+    a = torch.tensor(table.vortex_angle.to_numpy())
+    for i in range(8):
+        c, r = (col[i] - (cfg.npix - 1) / 2).double(), (row[i] - (cfg.npix - 1) / 2).double()
+        v = torch.stack([(c ** 2 - r ** 2).sum(), (2 * c * r).sum()])
+        assert torch.allclose(v / v.norm(), torch.stack([torch.cos(2 * a[i]), torch.sin(2 * a[i])]), atol=1e-3), i
+
+
+def test_aux_target_learns_the_orientation_through_d4(tmp_path):
+    "aux_target: an auxiliary head learns a line's orientation from D4-augmented images, which it can only do if the augmentation turns the target with the pixels; the model reloads with its aux_head and predicts as any regressor."
+    from deeplense_nb.augment import d4, d4_orientation
+    from deeplense_nb.config import AuxForward
+    g = torch.Generator().manual_seed(0); n, s = 640, 24
+    x, y, o = _line_images(n, s, g)
+    train = torch.utils.data.TensorDataset(x[:512], torch.cat([y[:512, None], o[:512]], 1))   # (mass, cos 2θ, sin 2θ)
+    val, test = (torch.utils.data.TensorDataset(x[a:b], y[a:b]) for a, b in ((512, 576), (576, n)))
+    cfg = TrainConfig(task="regress", regress_loss="bins", regress_bins=10, aux_target="vortex_angle", aux_weight=1.0, lr=3e-3,
+                      augment="d4", weight_decay=0.0, out_dir=str(tmp_path), **dict(TINY, batch_size=32, epochs=8))
+    m = fit(cfg, dict(train=train, val=val, test=test))
+    model, cfg2 = load_model(tmp_path)
+    assert cfg2.aux_target == "vortex_angle" and model(x[:2]).shape == (2, 10) and hasattr(model, "aux_head")
+    model.eval()
+    with torch.no_grad():
+        for k in range(8):   # every D4 element: the head reads the turned orientation
+            pred = F.normalize(AuxForward(model)(d4(x[576:], k))[1], dim=-1)
+            assert float((pred * d4_orientation(o[576:], k)).sum(-1).mean()) > 0.8, k
+    assert m["test_mae_dex"] < 0.45, m["test_mae_dex"]                    # the mass is learnt beside it (the prior: 0.5)
+    with pytest.raises(ValueError, match=r"targets \(B, 3\)"):              # mass-only targets for an aux run: said plainly
+        fit(cfg.replace(out_dir=str(tmp_path / "b")), dict(train=val, val=val))
+
+
+def test_aux_target_trains_on_simulated_data_and_benchmarks(tmp_path):
+    "aux_target through make_datasets: the train split carries the labels' vortex angle, val and test only the mass; the benchmark times the same step."
+    d = simulate_dataset("model_i", n_per_class=24, seed=0, out=tmp_path / "ax", classes=("axion",), progress=False)
+    cfg = TrainConfig(data=str(d), task="regress", regress_loss="bins", regress_bins=8, aux_target="vortex_angle", img_size=32,
+                      out_dir=str(tmp_path / "run"), **TINY)
+    ds = make_datasets(cfg)
+    assert ds["train"][0][1].shape == (3,) and ds["val"][0][1].shape == () and ds["test"][0][1].shape == ()
+    m = fit(cfg)
+    assert np.isfinite(m["test_mae_dex"]) and json.loads((tmp_path / "run" / "config.json").read_text())["aux_target"] == "vortex_angle"
+    b = bench_train_step(cfg.replace(out_dir=str(tmp_path / "bench")), steps=1, warmup=1, data=d, amp=False)
+    assert list(b.kind) == ["pipeline", "bare"] and (b.images_per_s > 0).all()
