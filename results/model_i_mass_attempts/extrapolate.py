@@ -50,7 +50,8 @@ with tempfile.TemporaryDirectory() as tmp:
     data = open_dataset(simulate_dataset("model_i", n_per_class=1000, seed=777_003, out=tmp / "nominal", classes=("axion",),
                                          progress=False, **nominal["overrides"]))
     preds, rows = {}, []
-    for label, src, n in MODELS:
+    for label, source, n in MODELS:
+        src = source
         if src.startswith("git:"):
             p = tmp / f"{label}.safetensors"
             p.write_bytes(subprocess.run(["git", "show", f"{src[4:]}:{W}"], capture_output=True, check=True).stdout); src = str(p)
@@ -58,13 +59,13 @@ with tempfile.TemporaryDirectory() as tmp:
         net, card = load(src)
         evaluate_card(net, card, data, "r", out_dir=tmp / label)
         pr = pd.read_csv(tmp / label / "predictions_r.csv"); preds[label] = pr.pred.to_numpy(); y = pr.target.to_numpy()
-        rows.append(dict(model=label, source=MODELS[[m[0] for m in MODELS].index(label)][1], n_train=n, mae=float(np.abs(preds[label] - y).mean())))
+        rows.append(dict(model=label, source=source, n_train=n, mae=float(np.abs(preds[label] - y).mean())))
 df = pd.DataFrame(rows); pd.DataFrame(dict(target=y, **preds)).to_csv(out / "predictions.csv", index=False)
 n, err = df.n_train.to_numpy(float), np.abs(np.stack([preds[m] for m in df.model]) - y)   # (models, images)
 best = fit(n, df.mae.to_numpy())
 rng, boot, lines = np.random.default_rng(0), [], []
 for _ in range(a.n_boot):
-    i = rng.integers(0, len(y), len(y)); boot.append(fit(n, err[:, i].mean(1))); lines.append(loglin(n, err[:, i].mean(1)))
+    m = err[:, rng.integers(0, len(y), len(y))].mean(1); boot.append(fit(n, m)); lines.append(loglin(n, m))
 boot, lines = np.array(boot), np.array(lines); lo, hi = np.quantile(boot[:, 0], [0.025, 0.975])
 al, be = loglin(n, df.mae.to_numpy()); n_line = lambda al, be: 10 ** ((al - 0.25) / be) if be > 0 else np.inf
 n_boot_pl, n_boot_line = np.array([reach(b) for b in boot]), np.array([n_line(*l) for l in lines])

@@ -8,11 +8,11 @@ mae_by_mass.csv as they were, so nothing is lost on a fresh clone. Two panels: t
 of the nominal instrument, the issue-14 runs on domain-randomised ones (exposure x0.15 to x6, PSF, source brightness,
 10 % noiseless), so their curves are not on the same footing and are not drawn together.
 """
-import json
 from pathlib import Path
 import pandas as pd
 import matplotlib; matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from deeplense_nb.experiments import collect_runs
 from deeplense_nb.information import mae_by_mass
 
 OUT = Path("results/model_i_mass_attempts")
@@ -37,11 +37,12 @@ RANDOMISED = {  # issue 14, records here: what it tried (test images domain-rand
 old = pd.read_csv(OUT / "attempts.csv").set_index("run") if (OUT / "attempts.csv").exists() else pd.DataFrame()
 old_bins = pd.read_csv(OUT / "mae_by_mass.csv") if (OUT / "mae_by_mass.csv").exists() else pd.DataFrame()
 
-def record(run: str):  # (config, metrics, test predictions) of a run, from its record here or from runs/
-    for d in (OUT / run, Path("runs") / run):
-        if (d / "metrics.json").exists() and (d / "predictions_test.csv").exists():
-            cfg = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
-            return cfg, json.loads((d / "metrics.json").read_text()), pd.read_csv(d / "predictions_test.csv")
+tables = {root: collect_runs(root) for root in (OUT, Path("runs")) if root.exists()}  # each run's params and metrics
+
+def record(run: str):  # (params and metrics, test predictions) of a complete run, from its record here or from runs/
+    for root, t in tables.items():
+        if run in t.index and t.status[run] == "complete" and (root / run / "predictions_test.csv").exists():
+            return t.loc[run], pd.read_csv(root / run / "predictions_test.csv")
     return None
 
 rows, bins = [], {}
@@ -54,10 +55,10 @@ for group, runs in (("nominal", NOMINAL), ("randomised", RANDOMISED)):
                 rows.append(old.loc[run].to_dict() | dict(run=run, test_images=group)); bins[run] = old_bins[run].to_numpy()
             else: print(f"skip {run}: no record")
             continue
-        cfg, m, p = rec
-        rows.append(dict(run=run, what=what, test_images=group, model=cfg.get("model", m.get("model")), img_size=cfg.get("img_size"),
-                         normalize=cfg.get("normalize"), epochs=cfg.get("epochs"), init=cfg.get("init", ""), data=Path(str(cfg.get("data", ""))).name,
-                         val_mae_dex=m["val_mae_dex"], test_mae_dex=m["test_mae_dex"], test_n=int(m["test_n"]), commit=m.get("git_commit", "")))
+        r, p = rec
+        rows.append(dict(run=run, what=what, test_images=group, model=r["model"], img_size=r["img_size"], normalize=r["normalize"],
+                         epochs=r["epochs"], init=r.get("init", ""), data=Path(str(r["data"])).name, val_mae_dex=r["val_mae_dex"],
+                         test_mae_dex=r["test_mae_dex"], test_n=int(r["test_n"]), commit=r.get("git_commit", "")))
         bins[run] = mae_by_mass(p.target, p.pred).mae.to_numpy()
 floor = pd.read_csv("results/information/model_i/mae_by_mass.csv")
 df = pd.DataFrame(rows); df.to_csv(OUT / "attempts.csv", index=False)

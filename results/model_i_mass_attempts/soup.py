@@ -16,7 +16,7 @@ import argparse, json, shutil, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from deeplense_nb.checkpoint import load_model, load_checkpoint, save_checkpoint
-from deeplense_nb.augment import Resize, d4
+from deeplense_nb.augment import Resize, tta_d4
 from deeplense_nb.data import LensDataset, loader
 from deeplense_nb.evaluate import binned_median, paired_bootstrap
 
@@ -45,10 +45,9 @@ if a.bn_data:  # BatchNorm statistics measured on images the soup's weights see,
     save_checkpoint(soup_dir / "checkpoints/best.safetensors", model.state_dict(), meta | dict(bn_data=a.bn_data, n_bn=a.n_bn))
 
 @torch.no_grad()
-def posteriors(m, ds):  # (N, K) TTA-averaged posteriors, targets
+def posteriors(m, ds):  # (N, K) posteriors averaged over the 8 D4 symmetries (augment.tta_d4), targets
     m.eval(); ps, ys = [], []
-    for x, y in loader(ds, batch_size=200):
-        ps.append(torch.stack([m(d4(x, k)).float().softmax(-1) for k in range(8)]).mean(0)); ys.append(y)
+    for x, y in loader(ds, batch_size=200): ps.append(tta_d4(m, x, probs=True)); ys.append(y)
     return torch.cat(ps), torch.cat(ys).float().reshape(-1)
 
 ds = LensDataset(a.data, np.arange(a.n), transform=Resize(cfg.img_size), normalize=cfg.normalize, task="regress")
